@@ -1,0 +1,78 @@
+"""Entry point: pick the tool from basename(argv[0]) busybox-style, else from argv[1].
+
+``lxc-start -n c1`` (a symlink to lxcz), ``lxcz lxc-start -n c1`` and ``lxcz start -n c1``
+run the same tool. ``lxcz --version``, ``lxcz --list``, ``lxcz install`` and
+``lxcz uninstall`` manage lxcz itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+USAGE = """\
+Usage: lxcz TOOL [OPTIONS...]     (or call a link named TOOL that points at lxcz)
+       lxcz --list | --version | --help
+       lxcz install [--prefix DIR] [--force]
+       lxcz uninstall [--prefix DIR]
+"""
+
+
+def run_tool(tool: str, argv: List[str], prog: Optional[str] = None) -> int:
+    """Run one tool by its table name with argv (without the program name)."""
+    import importlib
+
+    from lxcz.tools import TOOLS, module_exists
+
+    prog = prog or tool
+    if not module_exists(tool):
+        sys.stderr.write(f"{prog}: not implemented in lxcz yet\n")
+        return 1
+    module = importlib.import_module("lxcz.tools." + TOOLS[tool][0])
+    rc = module.main(argv, prog=prog)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush
+    return rc
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    from lxcz.tools import canonical
+
+    invoked = os.path.basename(argv[0]) if argv else "lxcz"
+    tool = canonical(invoked) if invoked.startswith("lxc-") else None
+    if tool:
+        return run_tool(tool, argv[1:], prog=invoked)
+    if invoked.startswith("lxc-"):
+        sys.stderr.write(f"lxcz: unknown tool '{invoked}' (lxcz --list shows every tool)\n")
+        return 2
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "-?", "help"):
+        (sys.stdout if len(argv) >= 2 else sys.stderr).write(USAGE)
+        return 0 if len(argv) >= 2 else 2
+    cmd, rest = argv[1], argv[2:]
+    if cmd == "--version":
+        from lxcz.version import LXC_COMPAT, VERSION
+
+        sys.stdout.write(f"lxcz {VERSION} (LXC {LXC_COMPAT} compatible)\n")
+        return 0
+    if cmd == "--list":
+        from lxcz.tools import TOOLS
+
+        sys.stdout.write("".join(name + "\n" for name in TOOLS))
+        return 0
+    if cmd in ("install", "uninstall"):
+        from lxcz import selfinstall
+
+        return selfinstall.main(cmd, rest, argv[0])
+    tool = canonical(cmd)
+    if tool is None:
+        sys.stderr.write(f"lxcz: unknown tool '{cmd}' (lxcz --list shows every tool)\n")
+        return 2
+    return run_tool(tool, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""``lxcz install`` and ``lxcz uninstall``: one symlink per tool pointing at this file.
+
+Install is idempotent and refuses to replace anything that is not already a link to an
+lxcz file unless --force. Uninstall removes only links that point at an lxcz file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from typing import List, Optional
+
+DEFAULT_PREFIX = "/usr/local/bin"
+
+
+def is_lxcz_file(path: str) -> bool:
+    """True when path is an lxcz zipapp (any version)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("lxcz/__main__.py") for n in zf.namelist())
+    except OSError:
+        return False
+
+
+def points_at_lxcz(link: str) -> bool:
+    """A symlink to an lxcz file; a dangling one whose target is named like lxcz counts."""
+    if not os.path.islink(link):
+        return False
+    target = os.path.join(os.path.dirname(link), os.readlink(link))
+    if os.path.exists(target):
+        return is_lxcz_file(os.path.realpath(target))
+    return os.path.basename(target).startswith("lxcz")
+
+
+def self_path(argv0: str) -> Optional[str]:
+    path = os.path.realpath(argv0)
+    return path if is_lxcz_file(path) else None
+
+
+def _parse(rest: List[str]) -> tuple:
+    prefix, force = DEFAULT_PREFIX, False
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--force" or a == "-f":
+            force = True
+        elif a.startswith("--prefix="):
+            prefix = a.split("=", 1)[1]
+        elif a == "--prefix" and i + 1 < len(rest):
+            i += 1
+            prefix = rest[i]
+        else:
+            raise ValueError(f"unknown argument '{a}'")
+        i += 1
+    return prefix, force
+
+
+def main(cmd: str, rest: List[str], argv0: str) -> int:
+    from lxcz.tools import TOOLS
+
+    try:
+        prefix, force = _parse(rest)
+    except ValueError as err:
+        sys.stderr.write(f"lxcz {cmd}: {err}\n"
+                         f"Usage: lxcz {cmd} [--prefix DIR]{' [--force]' * (cmd == 'install')}\n")
+        return 2
+    if cmd == "uninstall":
+        removed = 0
+        for name in TOOLS:
+            link = os.path.join(prefix, name)
+            if points_at_lxcz(link):
+                os.unlink(link)
+                removed += 1
+        sys.stdout.write(f"removed {removed} links from {prefix}\n")
+        return 0
+    target = self_path(argv0)
+    if target is None:
+        sys.stderr.write(f"lxcz install: {argv0} is not the lxcz zipapp; build dist/lxcz "
+                         "with build/build and run install from it\n")
+        return 1
+    if not os.path.isdir(prefix):
+        sys.stderr.write(f"lxcz install: {prefix}: not a directory\n")
+        return 1
+    blocked = []
+    for name in TOOLS:
+        link = os.path.join(prefix, name)
+        if os.path.lexists(link) and not points_at_lxcz(link) and not force:
+            blocked.append(link)
+    if blocked:
+        sys.stderr.write(f"lxcz install: {blocked[0]} exists and is not a link to lxcz "
+                         f"({len(blocked)} such files; --force replaces them)\n")
+        return 1
+    made = 0
+    for name in TOOLS:
+        link = os.path.join(prefix, name)
+        if os.path.islink(link) and os.path.realpath(link) == target:
+            continue
+        tmp = link + ".lxcz-new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+        made += 1
+    sys.stdout.write(f"{made} links made in {prefix} ({len(TOOLS) - made} already there) "
+                     f"-> {target}\n")
+    return 0
