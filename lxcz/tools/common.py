@@ -117,9 +117,9 @@ class ToolParser:
         prog = self.prog
         lines = [f"Usage: {prog} {self.synopsis}".rstrip(), "",
                  f"{prog} {self.description}".rstrip(), "", "Options :"]
-        lines += self._rows(self.own, 23)
+        lines += self._rows(self.own, 24)
         lines += ["", "Common options :"]
-        lines += self._rows([c for c in self.all if c in COMMON_OPTS], 33)
+        lines += self._rows([c for c in self.all if c in COMMON_OPTS], 35)
         lines += ["", "Mandatory or optional arguments to long options are also mandatory "
                   "or optional", "for any corresponding short options.", ""]
         if self.epilog:

@@ -1,0 +1,201 @@
+"""ctypes wrappers for the system calls the runtime needs and Python's os module lacks.
+
+Every call raises OSError(errno, "what: strerror") on failure, so callers can turn it into
+a message naming the operation. Syscalls glibc does not wrap (pivot_root, setns on old
+libcs) go through syscall(2) with numbers from lxcz.sys.arch where needed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from typing import Optional
+
+# clone/unshare/setns flags (linux/sched.h)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# LXC's namespace names (lxc.namespace.*, lxc-attach -s, lxc-unshare -s) and /proc/PID/ns
+NAMESPACES = {
+    "mnt": CLONE_NEWNS, "pid": CLONE_NEWPID, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
+    "net": CLONE_NEWNET, "user": CLONE_NEWUSER, "cgroup": CLONE_NEWCGROUP,
+    "time": CLONE_NEWTIME,
+}
+
+# mount(2) flags
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_FORCE = 1
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+# prctl(2) options
+PR_SET_PDEATHSIG = 1
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_libc: Optional[ctypes.CDLL] = None
+
+
+def libc() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc
+
+
+def _check(ret: int, what: str) -> int:
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def _b(path: Optional[str]) -> Optional[bytes]:
+    return None if path is None else os.fsencode(path)
+
+
+def unshare(flags: int) -> None:
+    _check(libc().unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: Optional[str], target: str, fstype: Optional[str] = None,
+          flags: int = 0, data: Optional[str] = None) -> None:
+    fn = libc().mount
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                   ctypes.c_char_p]
+    ret = fn(_b(source), _b(target), _b(fstype), flags, _b(data))
+    _check(ret, f"mount {source or fstype or ''} on {target}")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    fn = libc().umount2
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    _check(fn(_b(target), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    nr = _syscall_number("pivot_root")
+    fn = libc().syscall
+    fn.restype = ctypes.c_long
+    ret = fn(ctypes.c_long(nr), ctypes.c_char_p(_b(new_root)), ctypes.c_char_p(_b(put_old)))
+    _check(ret, f"pivot_root {new_root}")
+
+
+# Used only until lxcz.sys.arch (the generated per-arch tables) can answer.
+_PIVOT_ROOT = {"x86_64": 155, "i386": 217, "i686": 217, "aarch64": 41, "armv7l": 218,
+               "armv6l": 218, "ppc64le": 203, "ppc64": 203, "s390x": 217}
+
+
+def _syscall_number(name: str) -> int:
+    try:
+        from lxcz.sys import arch
+
+        return arch.syscall_number(name)
+    except (ImportError, AttributeError, KeyError):
+        return _PIVOT_ROOT[os.uname().machine]
+
+
+def sethostname(name: str) -> None:
+    data = name.encode()
+    _check(libc().sethostname(ctypes.c_char_p(data), ctypes.c_size_t(len(data))),
+           "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    data = name.encode()
+    _check(libc().setdomainname(ctypes.c_char_p(data), ctypes.c_size_t(len(data))),
+           "setdomainname")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    fn = libc().prctl
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                   ctypes.c_ulong]
+    return _check(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def set_name(name: str) -> None:
+    """Set the calling thread's comm name (what ps shows)."""
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    fn = libc().prctl
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
+                   ctypes.c_ulong]
+    fn(PR_SET_NAME, buf, 0, 0, 0)
+
+
+def set_dumpable(on: bool) -> None:
+    prctl(PR_SET_DUMPABLE, 1 if on else 0)
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def personality(persona: int) -> int:
+    fn = libc().personality
+    fn.argtypes = [ctypes.c_ulong]
+    return _check(fn(persona), "personality")
+
+
+def capbset_drop(cap: int) -> None:
+    prctl(PR_CAPBSET_DROP, cap)
+
+
+def ns_fd(pid: int, ns: str) -> int:
+    """Open /proc/PID/ns/NS for setns."""
+    return os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def same_ns(pid: int, ns: str, other: str = "self") -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(
+            f"/proc/{other}/ns/{ns}").st_ino
+    except OSError:
+        return False
