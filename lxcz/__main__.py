@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
 
 USAGE = """\
 Usage: lxcz TOOL [OPTIONS...]     (or call a link named TOOL that points at lxcz)
        lxcz --list | --version | --help
        lxcz install [--prefix DIR] [--force]
        lxcz uninstall [--prefix DIR]
+       lxcz net up|down|status [--settings FILE]   (the lxcbr0 bridge, like lxc-net)
 """
 
 
-def run_tool(tool: str, argv: List[str], prog: Optional[str] = None) -> int:
+def run_tool(tool: str, argv: list[str], prog: str | None = None) -> int:
     """Run one tool by its table name with argv (without the program name)."""
     import importlib
 
@@ -38,7 +38,7 @@ def run_tool(tool: str, argv: List[str], prog: Optional[str] = None) -> int:
     return rc
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     from lxcz.tools import canonical
 
@@ -63,6 +63,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         sys.stdout.write("".join(name + "\n" for name in TOOLS))
         return 0
+    if cmd == "net":
+        from lxcz.net import lxcnet
+
+        return lxcnet.main(rest)
     if cmd in ("install", "uninstall"):
         from lxcz import selfinstall
 
