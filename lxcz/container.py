@@ -229,43 +229,61 @@ class Container:
 
         return api.create(self, template, flags, list(args), bdevtype, **options)
 
-    def destroy(self) -> bool:
-        from lxcz.storage import api
+    def destroy(self, with_snapshots: bool = False, force: bool = False) -> bool:
+        """Remove the container; one that snapshot clones depend on is refused.
 
-        return api.destroy(self)
+        with_snapshots (lxc-destroy -s) first destroys its own snapshots; force
+        (lxc-destroy -f) stops a running container first.
+        """
+        from lxcz.storage import api
+        from lxcz.storage import clone as cl
+        from lxcz.storage import snapshot as sn
+
+        if with_snapshots and self.defined:
+            sn.snapshot_destroy(self, "ALL")
+        if self.defined:
+            cl.check_no_dependents(self)
+        base_of = cl.read_rdepends(self.path) if self.defined else None
+        api.destroy(self, force=force)
+        if base_of is not None:
+            cl.drop_dependency_of(base_of, self.config_path, self.name)
+        return True
+
+    def destroy_with_snapshots(self) -> bool:
+        return self.destroy(with_snapshots=True)
 
     def clone(self, newname: str, config_path: Optional[str] = None, flags: int = 0,
               bdevtype: Optional[str] = None, bdevdata: Optional[str] = None,
               newsize: int = 0, hookargs: Sequence[str] = ()) -> Container:
-        from lxcz.storage import api
+        from lxcz.storage import clone as cl
 
-        return api.clone(self, newname, config_path, flags, bdevtype, bdevdata, newsize,
-                         list(hookargs))
+        return cl.clone(self, newname, config_path, flags, bdevtype, bdevdata, newsize,
+                        list(hookargs))
 
     def rename(self, new_name: str) -> bool:
-        from lxcz.storage import api
+        from lxcz.storage import clone as cl
 
-        return api.rename(self, new_name)
+        return cl.rename(self, new_name)
 
     def snapshot(self, comment_path: Optional[str] = None) -> str:
-        from lxcz.storage import api
+        from lxcz.storage import snapshot as sn
 
-        return api.snapshot(self, comment_path)
+        return sn.snapshot(self, comment_path)
 
     def snapshot_list(self) -> List[tuple]:
-        from lxcz.storage import api
+        from lxcz.storage import snapshot as sn
 
-        return api.snapshot_list(self)
+        return sn.snapshot_list(self)
 
     def snapshot_restore(self, name: str, newname: Optional[str] = None) -> bool:
-        from lxcz.storage import api
+        from lxcz.storage import snapshot as sn
 
-        return api.snapshot_restore(self, name, newname)
+        return sn.snapshot_restore(self, name, newname)
 
     def snapshot_destroy(self, name: str) -> bool:
-        from lxcz.storage import api
+        from lxcz.storage import snapshot as sn
 
-        return api.snapshot_destroy(self, name)
+        return sn.snapshot_destroy(self, name)
 
 
 def list_containers(active: bool = True, defined: bool = True,

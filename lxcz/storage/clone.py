@@ -1,0 +1,312 @@
+"""Copies, snapshot clones, renames, and the dependencies between them, as LXC 5 keeps them.
+
+A clone gets its own directory with a rewritten config: ``lxc.uts.name`` is the new name
+(unless keepname), ``lxc.rootfs.path`` names the new store, every ``hwaddr`` gets new
+random digits after the old prefix (unless keepmac), and any value that named a path in the
+old container's directory names the same path in the new one. Only the lines that change
+are rewritten; comments and order stay.
+
+Snapshot clones depend on their base (an overlay's lower layer is the base's rootfs, say).
+LXC records that in two files this module writes the same way: ``lxc_rdepends`` in the
+clone (the base's lxcpath and name, one a line) and ``lxc_snapshots`` in the base (how many
+clones depend on it, then their lxcpath and name, two lines each). A base with dependents
+cannot be destroyed.
+
+Every operation either finishes or removes what it made; the source is never modified
+except for its ``lxc_snapshots`` count, which is written last.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
+from lxcz.errors import LxczError
+from lxcz.log import log
+
+if TYPE_CHECKING:
+    from lxcz.container import Container
+
+# python3-lxc's flag values
+LXC_CLONE_KEEPNAME = 1 << 0
+LXC_CLONE_KEEPMACADDR = 1 << 1
+LXC_CLONE_SNAPSHOT = 1 << 2
+LXC_CLONE_KEEPBDEVTYPE = 1 << 3
+LXC_CLONE_MAYBE_SNAPSHOT = 1 << 4
+LXC_CLONE_MAXFLAGS = 1 << 5
+LXC_CLONE_ALLOW_RUNNING = 1 << 6
+
+_LINE = re.compile(r"^(\s*)(lxc\.[A-Za-z0-9_.\-]+)(\s*=\s*)(.*?)(\s*)$")
+_ROOTFS_KEYS = ("lxc.rootfs.path", "lxc.rootfs")
+_UTS_KEYS = ("lxc.uts.name", "lxc.utsname")
+
+
+def new_mac(old: str) -> str:
+    """Keep the first three octets (the OUI), draw the rest; never multicast."""
+    parts = old.strip().split(":")
+    if len(parts) != 6:
+        parts = ["00", "16", "3e", "xx", "xx", "xx"]
+    head = [p if all(c in "0123456789abcdefABCDEF" for c in p) else "00" for p in parts[:3]]
+    first = int(head[0], 16) & 0xFE
+    tail = [f"{random.randrange(256):02x}" for _ in range(3)]
+    return ":".join([f"{first:02x}"] + head[1:] + tail)
+
+
+def rewrite_config(text: str, old_dir: str, new_dir: str, new_name: str, rootfs: str,
+                   keepname: bool = False, keepmac: bool = False) -> str:
+    """The clone's config text; see the module docstring."""
+    out: List[str] = []
+    seen_rootfs = seen_uts = False
+    old_dir, new_dir = old_dir.rstrip("/"), new_dir.rstrip("/")
+    for line in text.splitlines(keepends=True):
+        m = _LINE.match(line.rstrip("\n"))
+        if not m:
+            out.append(line)
+            continue
+        indent, key, eq, value, _ = m.groups()
+        new_value = value
+        if key in _ROOTFS_KEYS:
+            new_value, seen_rootfs = rootfs, True
+            key = "lxc.rootfs.path" if key == "lxc.rootfs" else key
+        elif key in _UTS_KEYS:
+            seen_uts = True
+            if not keepname:
+                new_value = new_name
+        elif re.match(r"lxc\.net(work)?(\.\d+)?\.hwaddr$", key) and not keepmac:
+            new_value = new_mac(value)
+        elif old_dir and old_dir in value:
+            new_value = re.sub(re.escape(old_dir) + r"(?=/|$|\s|:)", new_dir, value)
+        if new_value == value and key not in _ROOTFS_KEYS:
+            out.append(line)
+        else:
+            out.append(f"{indent}{key}{eq}{new_value}\n")
+    if out and not out[-1].endswith("\n"):
+        out[-1] += "\n"
+    if not seen_rootfs:
+        out.append(f"lxc.rootfs.path = {rootfs}\n")
+    if not seen_uts and not keepname:
+        out.append(f"lxc.uts.name = {new_name}\n")
+    return "".join(out)
+
+
+def rootfs_value(config_text: str) -> str:
+    value = ""
+    for line in config_text.splitlines():
+        m = _LINE.match(line)
+        if m and m.group(2) in _ROOTFS_KEYS:
+            value = m.group(4)
+    return value
+
+
+# -- dependencies ---------------------------------------------------------------------
+def read_snapshots(container_dir: str) -> List[Tuple[str, str]]:
+    """The (lxcpath, name) clones that depend on the container in container_dir."""
+    try:
+        with open(os.path.join(container_dir, "lxc_snapshots")) as fh:
+            lines = [ln.rstrip("\n") for ln in fh]
+    except FileNotFoundError:
+        return []
+    deps = []
+    for i in range(1, len(lines) - 1, 2):
+        if lines[i] and lines[i + 1]:
+            deps.append((lines[i], lines[i + 1]))
+    if not deps and lines and lines[0].strip().isdigit() and int(lines[0]) > 0:
+        deps = [("?", "?")] * int(lines[0])  # an older file with only the count
+    return deps
+
+
+def _write_snapshots(container_dir: str, deps: Sequence[Tuple[str, str]]) -> None:
+    path = os.path.join(container_dir, "lxc_snapshots")
+    if not deps:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    tmp = path + ".new"
+    with open(tmp, "w") as fh:
+        fh.write(f"{len(deps)}\n")
+        for lxcpath, name in deps:
+            fh.write(f"{lxcpath}\n{name}\n")
+    os.replace(tmp, path)
+
+
+def read_rdepends(container_dir: str) -> Optional[Tuple[str, str]]:
+    try:
+        with open(os.path.join(container_dir, "lxc_rdepends")) as fh:
+            lines = [ln.rstrip("\n") for ln in fh]
+    except FileNotFoundError:
+        return None
+    return (lines[0], lines[1]) if len(lines) >= 2 else None
+
+
+def add_dependency(base_dir: str, base_lxcpath: str, base_name: str, clone_lxcpath: str,
+                   clone_name: str, clone_dir: str) -> None:
+    with open(os.path.join(clone_dir, "lxc_rdepends"), "w") as fh:
+        fh.write(f"{base_lxcpath}\n{base_name}\n")
+    deps = [d for d in read_snapshots(base_dir) if d != ("?", "?")]
+    deps.append((clone_lxcpath, clone_name))
+    _write_snapshots(base_dir, deps)
+
+
+def drop_dependency(clone_dir: str, clone_lxcpath: str, clone_name: str) -> None:
+    """Called when a clone goes away: its base forgets it."""
+    base = read_rdepends(clone_dir)
+    if base is not None:
+        drop_dependency_of(base, clone_lxcpath, clone_name)
+
+
+def drop_dependency_of(base: Tuple[str, str], clone_lxcpath: str, clone_name: str) -> None:
+    base_dir = os.path.join(base[0], base[1])
+    if os.path.isdir(base_dir):
+        deps = [d for d in read_snapshots(base_dir) if d != (clone_lxcpath, clone_name)]
+        _write_snapshots(base_dir, deps)
+
+
+def check_no_dependents(c: Container) -> None:
+    deps = read_snapshots(c.path)
+    if deps:
+        names = ", ".join(n for _, n in deps if n != "?") or f"{len(deps)} clones"
+        raise LxczError(f"{c.name} has snapshot clones that depend on it ({names}): destroy "
+                        "them first, or use lxc-destroy -s to remove it with its snapshots")
+
+
+# -- clone ----------------------------------------------------------------------------
+def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: int = 0,
+          bdevtype: Optional[str] = None, bdevdata: Optional[str] = None, newsize: int = 0,
+          hookargs: Sequence[str] = (), fstype: str = "") -> Container:
+    """python3-lxc's Container.clone: the new Container, or LxczError."""
+    from lxcz.container import Container, check_name
+    from lxcz.storage import bdev
+
+    check_name(newname)
+    if not c.defined:
+        raise LxczError(f"{c.name} does not exist")
+    lxcpath = os.path.abspath(config_path or c.config_path)
+    new = Container(newname, lxcpath)
+    if os.path.lexists(new.path):
+        raise LxczError(f"container {newname} already exists in {lxcpath}")
+    snapshot = bool(flags & LXC_CLONE_SNAPSHOT)
+    if c.running and not flags & LXC_CLONE_ALLOW_RUNNING:
+        raise LxczError(f"{c.name} is running: stop it first (or pass -a to snapshot it "
+                        "anyway)")
+    with open(c.config_file_name) as fh:
+        text = fh.read()
+    src_value = rootfs_value(text) or "dir:" + os.path.join(c.path, "rootfs")
+    src_kind = bdev.store_type(src_value)
+    kind = src_kind if flags & LXC_CLONE_KEEPBDEVTYPE else (bdevtype or src_kind)
+    if snapshot and kind == "dir" and not bdevtype and not flags & LXC_CLONE_KEEPBDEVTYPE:
+        kind = "overlay"  # lxc-copy -s of a dir container: an overlay on the base's rootfs
+    store = bdev.get_store(kind)
+    if snapshot and not store.can_snapshot:
+        if not flags & LXC_CLONE_MAYBE_SNAPSHOT:
+            raise LxczError(f"the {kind} store cannot make snapshots (-B overlay can)")
+        log.warning("%s is on a %s store, which cannot share blocks with a snapshot: "
+                    "making a full copy instead (an overlay or btrfs store would not "
+                    "need one)", c.name, kind)
+        snapshot = False
+    opts = bdev.StoreOptions(fssize=newsize, fstype=fstype)
+    if bdevdata:
+        opts.extra["bdevdata"] = bdevdata
+    os.makedirs(lxcpath, exist_ok=True)
+    os.mkdir(new.path, 0o770)
+    value = ""
+    try:
+        value = store.clone(src_value, new.path, newname, snapshot, opts)
+        config = rewrite_config(text, c.path, new.path, newname, value,
+                                keepname=bool(flags & LXC_CLONE_KEEPNAME),
+                                keepmac=bool(flags & LXC_CLONE_KEEPMACADDR))
+        _copy_side_files(c.path, new.path)
+        tmp = os.path.join(new.path, "config.new")
+        with open(tmp, "w") as fh:
+            fh.write(config)
+        os.replace(tmp, new.config_file_name)
+        _run_clone_hooks(new, c, hookargs)
+        if snapshot:
+            add_dependency(c.path, c.config_path, c.name, lxcpath, newname, new.path)
+    except BaseException:
+        if value:
+            try:
+                store.destroy(value)
+            except LxczError:
+                pass
+        shutil.rmtree(new.path, ignore_errors=True)
+        raise
+    return new
+
+
+def _copy_side_files(old_dir: str, new_dir: str) -> None:
+    """An fstab kept in the container's directory travels with it, as LXC does."""
+    src = os.path.join(old_dir, "fstab")
+    if os.path.isfile(src):
+        shutil.copy2(src, os.path.join(new_dir, "fstab"))
+
+
+def _run_clone_hooks(new: Container, src: Container, hookargs: Sequence[str]) -> None:
+    from lxcz.config import ContainerConfig
+
+    cfg = ContainerConfig.load(new.config_file_name)
+    hooks = cfg.get_list("lxc.hook.clone")
+    if not hooks:
+        return
+    from lxcz.storage import bdev
+
+    value = cfg.get("lxc.rootfs.path") or ""
+    rootfs = os.path.join(new.path, "rootfs")
+    mounted = bdev.mount_rootfs(value, rootfs) if value else rootfs
+    try:
+        env = dict(os.environ, LXC_NAME=new.name, LXC_SRC_NAME=src.name,
+                   LXC_CONFIG_FILE=new.config_file_name, LXC_ROOTFS_MOUNT=mounted or rootfs,
+                   LXC_ROOTFS_PATH=value, LXC_HOOK_TYPE="clone", LXC_HOOK_SECTION="lxc")
+        for hook in hooks:
+            argv = str(hook).split() + [new.name, "lxc", "clone", *hookargs]
+            res = subprocess.run(argv, env=env, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise LxczError(f"clone hook '{hook}' exited with status {res.returncode}")
+    finally:
+        if value and bdev.store_type(value) != "dir":
+            bdev.for_value(value).umount(rootfs)
+
+
+def rename(c: Container, new_name: str) -> bool:
+    """Move the container's directory and rewrite the paths its config holds."""
+    from lxcz.container import check_name
+
+    check_name(new_name)
+    if not c.defined:
+        raise LxczError(f"{c.name} does not exist")
+    if c.running:
+        raise LxczError(f"{c.name} is running: stop it before renaming")
+    if read_snapshots(c.path):
+        raise LxczError(f"{c.name} has snapshot clones that depend on it: cannot rename")
+    new_dir = os.path.join(c.config_path, new_name)
+    if os.path.lexists(new_dir):
+        raise LxczError(f"container {new_name} already exists")
+    with open(c.config_file_name) as fh:
+        text = fh.read()
+    old_dir = c.path
+    value = rootfs_value(text)
+    new_value = re.sub(re.escape(old_dir) + r"(?=/|$|:)", new_dir, value)
+    config = rewrite_config(text, old_dir, new_dir, new_name, new_value, keepmac=True)
+    os.rename(old_dir, new_dir)
+    try:
+        tmp = os.path.join(new_dir, "config.new")
+        with open(tmp, "w") as fh:
+            fh.write(config)
+        os.replace(tmp, os.path.join(new_dir, "config"))
+    except BaseException:
+        os.rename(new_dir, old_dir)
+        raise
+    base = read_rdepends(new_dir)
+    if base is not None:
+        base_dir = os.path.join(*base)
+        deps = [(p, new_name if (p, n) == (c.config_path, c.name) else n)
+                for p, n in read_snapshots(base_dir)]
+        _write_snapshots(base_dir, deps)
+    c.name = new_name
+    c._config = None
+    return True
