@@ -209,6 +209,27 @@ class Container:
 
         return api.set_cgroup_item(self, key, value)
 
+    # -- devices of a running container ------------------------------------------------
+    def add_device_node(self, src_path: str, dest_path: Optional[str] = None) -> bool:
+        from lxcz import device
+
+        return device.add_device_node(self, src_path, dest_path)
+
+    def remove_device_node(self, src_path: str, dest_path: Optional[str] = None) -> bool:
+        from lxcz import device
+
+        return device.remove_device_node(self, src_path, dest_path)
+
+    def attach_interface(self, dev: str, dst_dev: Optional[str] = None) -> bool:
+        from lxcz import device
+
+        return device.attach_interface(self, dev, dst_dev)
+
+    def detach_interface(self, dev: str, dst_dev: Optional[str] = None) -> bool:
+        from lxcz import device
+
+        return device.detach_interface(self, dev, dst_dev)
+
     # -- network views ----------------------------------------------------------------
     def get_interfaces(self) -> List[str]:
         from lxcz.net import api
