@@ -6,7 +6,10 @@ python3-lxc; they are imported lazily so that ``import lxcz`` stays cheap for th
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["Container", "list_containers", "LxczError", "ConfigError", "__version__"]
 

@@ -14,11 +14,13 @@ imported only when a method needs them.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from lxcz.errors import LxczError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence
+
     from lxcz.config import ContainerConfig
 
 NAME_MAX = 64  # LXC keeps names usable as hostnames, cgroup and socket names

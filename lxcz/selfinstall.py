@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import zipfile
-from typing import List, Optional
 
 DEFAULT_PREFIX = "/usr/local/bin"
 
@@ -35,12 +34,12 @@ def points_at_lxcz(link: str) -> bool:
     return os.path.basename(target).startswith("lxcz")
 
 
-def self_path(argv0: str) -> Optional[str]:
+def self_path(argv0: str) -> str | None:
     path = os.path.realpath(argv0)
     return path if is_lxcz_file(path) else None
 
 
-def _parse(rest: List[str]) -> tuple:
+def _parse(rest: list[str]) -> tuple:
     prefix, force = DEFAULT_PREFIX, False
     i = 0
     while i < len(rest):
@@ -58,7 +57,7 @@ def _parse(rest: List[str]) -> tuple:
     return prefix, force
 
 
-def main(cmd: str, rest: List[str], argv0: str) -> int:
+def main(cmd: str, rest: list[str], argv0: str) -> int:
     from lxcz.tools import TOOLS
 
     try:
@@ -72,7 +71,11 @@ def main(cmd: str, rest: List[str], argv0: str) -> int:
         for name in TOOLS:
             link = os.path.join(prefix, name)
             if points_at_lxcz(link):
-                os.unlink(link)
+                try:
+                    os.unlink(link)
+                except OSError as err:
+                    sys.stderr.write(f"lxcz uninstall: {link}: {err.strerror or err}\n")
+                    return 1
                 removed += 1
         sys.stdout.write(f"removed {removed} links from {prefix}\n")
         return 0
@@ -99,10 +102,16 @@ def main(cmd: str, rest: List[str], argv0: str) -> int:
         if os.path.islink(link) and os.path.realpath(link) == target:
             continue
         tmp = link + ".lxcz-new"
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, link)
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+        except OSError as err:
+            if os.path.islink(tmp):
+                os.unlink(tmp)
+            sys.stderr.write(f"lxcz install: {link}: {err.strerror or err}\n")
+            return 1
         made += 1
     sys.stdout.write(f"{made} links made in {prefix} ({len(TOOLS) - made} already there) "
                      f"-> {target}\n")

@@ -7,7 +7,10 @@ does not exist yet is a tool lxcz does not provide yet: dispatch says so and exi
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
+
 
 # tool name -> (module name under lxcz.tools, one-line summary)
 TOOLS: Dict[str, tuple] = {

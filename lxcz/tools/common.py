@@ -12,29 +12,39 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from lxcz import log as lxlog
 from lxcz.errors import LxczError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence
+
 NONE, REQUIRED, OPTIONAL = 0, 1, 2
 
 
-@dataclass
 class Opt:
-    """One option: short letter and/or long name, how it takes a value, where it goes."""
+    """One option: short letter and/or long name, how it takes a value, where it goes.
 
-    short: Optional[str]
-    long: Optional[str]
-    dest: str
-    arg: int = NONE
-    metavar: str = ""
-    help: str = ""
-    action: str = "store"  # store, store_true, store_const, append, count
-    const: Any = None
-    default: Any = None
-    hidden: bool = False
+    action is store, store_true, store_const, append or count.
+    """
+
+    __slots__ = ("short", "long", "dest", "arg", "metavar", "help", "action", "const",
+                 "default", "hidden")
+
+    def __init__(self, short: Optional[str], long: Optional[str], dest: str, arg: int = NONE,
+                 metavar: str = "", help: str = "", action: str = "store", const: Any = None,
+                 default: Any = None, hidden: bool = False) -> None:
+        self.short = short
+        self.long = long
+        self.dest = dest
+        self.arg = arg
+        self.metavar = metavar
+        self.help = help
+        self.action = action
+        self.const = const
+        self.default = default
+        self.hidden = hidden
 
     def spelling(self) -> str:
         if self.short and self.long:
@@ -73,14 +83,14 @@ class _Done(Exception):
         self.code = code
 
 
-@dataclass
 class Args:
     """The parsed command line: option values as attributes, operands, and what follows --."""
 
-    prog: str
-    positional: List[str] = field(default_factory=list)
-    command: List[str] = field(default_factory=list)
-    values: Dict[str, Any] = field(default_factory=dict)
+    def __init__(self, prog: str, values: Optional[Dict[str, Any]] = None) -> None:
+        self.prog = prog
+        self.positional: List[str] = []
+        self.command: List[str] = []
+        self.values: Dict[str, Any] = values if values is not None else {}
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -319,7 +329,7 @@ def guarded(prog: str, name: str, body: Callable[[], int]) -> int:
         return 141
     except Exception as err:  # noqa: BLE001 - last line of defence for users
         if lxlog.debug_enabled():
-            lxlog.log.exception("internal error")
+            lxlog.log.log(lxlog.DEBUG, "internal error", exc_info=True)
         report(prog, name, f"internal error: {type(err).__name__}: {err}")
         return 1
 
@@ -329,11 +339,7 @@ def report(prog: str, name: str, message: str) -> None:
     prefix = f"{prog}: {name}: " if name else f"{prog}: "
     text = message if message.startswith(prefix) else prefix + message
     sys.stderr.write(text + "\n")
-    for h in lxlog.log.handlers:
-        if not isinstance(h, lxlog.logging.StreamHandler) or isinstance(
-                h, lxlog.logging.FileHandler):
-            h.handle(lxlog.log.makeRecord("lxcz", lxlog.logging.ERROR, __file__, 0,
-                                          message, (), None, "report"))
+    lxlog.log.to_logfile(lxlog.ERROR, message)
 
 
 def tool_name(default: str, prog: Optional[str]) -> str:
