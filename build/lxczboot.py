@@ -1,0 +1,112 @@
+"""First-run and fallback half of the lxcz zipapp entry (goes into the archive as _lxcz_boot.py).
+
+build/build replaces shiv's generic ``__main__.py`` ("import _bootstrap; bootstrap()") with
+build/zipmain.py. The archive keeps shiv's layout (site-packages/, _bootstrap/,
+environment.json) and the first run extracts site-packages with shiv's own
+``extract_site_packages()``. What differs is the warm path: shiv's bootstrap imports json,
+hashlib, pathlib, subprocess, shutil, compileall, ... on every start (about 25 ms); the
+warm path in zipmain.py is a few stat() calls and one sys.path insert. zipmain.py is
+compiled from source on every start, so it holds only that warm path; everything else is
+here and runs only when the warm path does not apply (first run, an unusable cache, or a
+dependency that ships a .pth file).
+
+Cache root: $SHIV_ROOT if set, else /var/cache/lxcz for root, else
+${XDG_CACHE_HOME:-~/.cache}/lxcz; it is created mode 0700 and the extracted tree under it
+is named lxcz_BUILDID. A tree that is not owned by the user running lxcz, that anyone
+else can write, or that sits below a directory someone else owns or can write (sticky
+directories such as /tmp excepted) is never used: lxcz then imports straight from the
+archive — slower, never from files another user could have changed — and says so on
+stderr. When the cache cannot be written at all (read-only file system, no home), lxcz
+runs from the archive silently.
+
+Python 3.9 compatible; stdlib only; never imported by lxcz itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def cache_root() -> str:
+    root = os.environ.get("SHIV_ROOT")
+    if root:
+        return os.path.abspath(os.path.expanduser(root))
+    if os.geteuid() == 0:
+        return "/var/cache/lxcz"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(base), "lxcz")
+
+
+def unsafe(path: str, uid: int):
+    """Why the existing directory path must not be trusted by uid, or None."""
+    st = os.lstat(path)
+    if (st.st_mode & 0o170000) != 0o040000:
+        return path + " is not a directory"
+    if st.st_uid != uid:
+        return f"{path} is owned by uid {st.st_uid}"
+    if st.st_mode & 0o022:
+        return path + " is writable by group or others"
+    parent = os.path.dirname(path)
+    while True:
+        st = os.stat(parent)
+        if st.st_uid not in (0, uid):
+            return f"{parent} is owned by uid {st.st_uid}"
+        if st.st_mode & 0o022 and not st.st_mode & 0o1000:
+            return parent + " is writable by group or others"
+        if parent == "/":
+            return None
+        parent = os.path.dirname(parent)
+
+
+def extracted(archive: str, build_id: str) -> str:
+    """The site-packages directory to import from: the cache, extracted if need be, or the archive."""
+    archive = os.path.abspath(archive)
+    root = cache_root()
+    target = os.path.join(root, "lxcz_" + build_id)
+    site_packages = os.path.join(target, "site-packages")
+    uid = os.geteuid()
+    try:
+        if not os.path.isdir(site_packages):
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            why = unsafe(root, uid)
+            if why:
+                raise PermissionError(why)
+            import zipfile
+            from pathlib import Path
+
+            from _bootstrap import extract_site_packages
+
+            with zipfile.ZipFile(archive) as zf:
+                extract_site_packages(zf, Path(target))
+        why = unsafe(target, uid)
+        if why:
+            raise PermissionError(why)
+        return site_packages
+    except OSError as err:
+        if isinstance(err, PermissionError) and err.args and isinstance(err.args[0], str):
+            sys.stderr.write(f"lxcz: not using cache {root}: {err.args[0]}; "
+                             "running from the archive\n")
+        return os.path.join(archive, "site-packages")
+
+
+def add_to_path(site_packages: str, has_pth: bool) -> None:
+    """Put site_packages where shiv does: before the first site-packages on sys.path."""
+    index = len(sys.path)
+    for i, entry in enumerate(sys.path):
+        if entry.endswith(("site-packages", "dist-packages")):
+            index = i
+            break
+    if not has_pth:
+        sys.path.insert(index, site_packages)
+        return
+    import site
+
+    before = list(sys.path)
+    site.addsitedir(site_packages)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = before[:index] + added + before[index:]
+
+
+def boot(archive: str, build_id: str, has_pth: bool) -> None:
+    add_to_path(extracted(archive, build_id), has_pth)
