@@ -1,0 +1,1 @@
+"""Isolation: capabilities, seccomp policies and their BPF compiler, LSMs, id maps."""
