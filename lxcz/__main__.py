@@ -16,6 +16,7 @@ Usage: lxcz TOOL [OPTIONS...]     (or call a link named TOOL that points at lxcz
        lxcz install [--prefix DIR] [--force]
        lxcz uninstall [--prefix DIR]
        lxcz net up|down|status [--settings FILE]   (the lxcbr0 bridge, like lxc-net)
+       lxcz usernet serve|status   (root service giving users veths, like lxc-user-nic)
 """
 
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from lxcz.net import lxcnet
 
         return lxcnet.main(rest)
+    if cmd == "usernet":
+        from lxcz.net import usernic
+
+        return usernic.main(rest)
     if cmd in ("install", "uninstall"):
         from lxcz import selfinstall
 

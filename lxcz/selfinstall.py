@@ -40,12 +40,14 @@ def self_path(argv0: str) -> str | None:
 
 
 def _parse(rest: list[str]) -> tuple:
-    prefix, force = DEFAULT_PREFIX, False
+    prefix, force, service = DEFAULT_PREFIX, False, False
     i = 0
     while i < len(rest):
         a = rest[i]
         if a == "--force" or a == "-f":
             force = True
+        elif a == "--service":
+            service = True
         elif a.startswith("--prefix="):
             prefix = a.split("=", 1)[1]
         elif a == "--prefix" and i + 1 < len(rest):
@@ -54,17 +56,18 @@ def _parse(rest: list[str]) -> tuple:
         else:
             raise ValueError(f"unknown argument '{a}'")
         i += 1
-    return prefix, force
+    return prefix, force, service
 
 
 def main(cmd: str, rest: list[str], argv0: str) -> int:
     from lxcz.tools import TOOLS
 
     try:
-        prefix, force = _parse(rest)
+        prefix, force, service = _parse(rest)
     except ValueError as err:
         sys.stderr.write(f"lxcz {cmd}: {err}\n"
-                         f"Usage: lxcz {cmd} [--prefix DIR]{' [--force]' * (cmd == 'install')}\n")
+                         f"Usage: lxcz {cmd} [--prefix DIR] [--service]"
+                         f"{' [--force]' * (cmd == 'install')}\n")
         return 2
     if cmd == "uninstall":
         removed = 0
@@ -78,6 +81,11 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
                     return 1
                 removed += 1
         sys.stdout.write(f"removed {removed} links from {prefix}\n")
+        if service:
+            from lxcz import service as units
+
+            for path in units.uninstall():
+                sys.stdout.write(f"removed {path}\n")
         return 0
     target = self_path(argv0)
     if target is None:
@@ -115,4 +123,14 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
         made += 1
     sys.stdout.write(f"{made} links made in {prefix} ({len(TOOLS) - made} already there) "
                      f"-> {target}\n")
+    if service:
+        from lxcz import service as units
+
+        try:
+            written = units.install(prefix, target)
+        except OSError as err:
+            sys.stderr.write(f"lxcz install: --service: {err}\n")
+            return 1
+        for path in written:
+            sys.stdout.write(f"wrote {path}\n")
     return 0
