@@ -285,18 +285,19 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
         sys.stderr.write(f"{prog}: {err}\n")
         sys.stderr.write(parser.help_text())
         return 1
-    if args.help:
+    if args.values.get("help"):
         sys.stdout.write(parser.help_text())
         return 0
-    if args.usage:
+    if args.values.get("usage"):
         sys.stdout.write(parser.usage_text())
         return 0
-    if args.version:
+    if args.values.get("version"):
         sys.stdout.write(VERSION + "\n")
         return 0
     name = args.values.get("name") or ""
     try:
-        lxlog.setup(prog, name, args.logfile, args.logpriority, bool(args.quiet))
+        v = args.values
+        lxlog.setup(prog, name, v.get("logfile"), v.get("logpriority"), bool(v.get("quiet")))
     except (ValueError, OSError) as err:
         sys.stderr.write(f"{prog}: {name + ': ' if name else ''}{err}\n")
         return 1

@@ -1,0 +1,362 @@
+"""Container lifecycle on disk: create (templates, backing stores) and destroy.
+
+``lxcz.Container.create``/``destroy``/``clone``/... call the functions here.
+
+create follows LXC 5's order: refuse an existing container; load the initial
+configuration (``-f FILE`` or ``lxc.default_config``), filling every ``x`` of an
+``lxc.net.N.hwaddr`` with a random hex digit; make ``LXCPATH/NAME`` (0770) and, when a
+template is used, the rootfs (dir store: ``LXCPATH/NAME/rootfs`` or ``--dir DIR``);
+write the config with ``lxc.rootfs.path = dir:ROOTFS``; run the template; prepend the
+template header; check that the result loads. A ``partial`` file marks the container
+while this happens. Any failure removes everything this call made, and nothing else.
+
+destroy removes ``LXCPATH/NAME`` and a rootfs inside it, never anything outside the
+lxcpath: a container directory that is a symlink, or a rootfs elsewhere, is refused or
+left in place (see ``destroy``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import re
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+
+from lxcz.errors import LxczError, NotImplementedYet
+from lxcz.storage import dirstore
+
+if TYPE_CHECKING:
+    from lxcz.container import Container
+
+LXC_CREATE_QUIET = 1
+
+# lxc-create -B values LXC 5 knows; only "dir" (and "best", which picks dir) exist here yet
+KNOWN_STORES = ("dir", "btrfs", "lvm", "loop", "nbd", "overlay", "overlayfs", "rbd", "zfs")
+
+_HWADDR = re.compile(r"^(\s*lxc\.net(?:work)?(?:\.\d+)?\.hwaddr\s*=\s*)(\S+)(.*)$")
+_ROOTFS_KEY = re.compile(r"^\s*lxc\.rootfs(?:\.path)?\s*=\s*(.*?)\s*$")
+_HEX = "0123456789abcdef"
+
+
+def fill_hwaddr(value: str, rng: Optional[random.Random] = None) -> str:
+    """Replace each x/X in a MAC address with a random hex digit, like LXC.
+
+    The second digit of the first octet stays even, so the address is never multicast.
+    """
+    rng = rng or random.SystemRandom()
+    out = []
+    for i, ch in enumerate(value):
+        if ch in "xX":
+            digit = rng.randrange(16)
+            if i == 1:
+                digit &= 0x0E
+            out.append(_HEX[digit])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def initial_config_lines(text: str, rng: Optional[random.Random] = None) -> List[str]:
+    """The lines of an initial configuration as lxc-create stores them.
+
+    Lines are kept as written (LXC keeps its unexpanded config verbatim), blank lines
+    are dropped and hwaddr ``xx`` digits are filled in.
+    """
+    lines = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = _HWADDR.match(line)
+        if m and "x" in m.group(2).lower():
+            line = m.group(1) + fill_hwaddr(m.group(2), rng) + m.group(3)
+        lines.append(line)
+    return lines
+
+
+def _raw_rootfs(lines: Sequence[str]) -> Optional[str]:
+    value = None
+    for line in lines:
+        m = _ROOTFS_KEY.match(line)
+        if m:
+            value = m.group(1).strip('"') or None
+    return value
+
+
+def default_config_path() -> Optional[str]:
+    """lxc.default_config of the system configuration (None when unset)."""
+    from lxcz.config import system
+
+    return system.get("lxc.default_config")
+
+
+def _load_check(path: str) -> None:
+    """Parse the finished configuration the way a later start will; raise its error."""
+    from lxcz.config import ContainerConfig
+
+    ContainerConfig.load(path)
+
+
+def _clear_stale_partial(c: Container) -> None:
+    """A ``partial`` marker nobody holds is a create that died half-way (killed, power
+    loss): remove that half-made container, as LXC does when it next sees it."""
+    from lxcz import log
+
+    marker = os.path.join(c.path, "partial")
+    if not os.path.isfile(marker) or os.path.islink(c.path):
+        return
+    try:
+        fd = os.open(marker, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise LxczError("Container is being created by another process") from None
+    os.close(fd)
+    log.log.warning("removing %s, left half-made by an interrupted lxc-create", c.path)
+    try:
+        with open(os.path.join(c.path, "config")) as f:
+            spec = _raw_rootfs(f.read().splitlines()) or ""
+    except OSError:
+        spec = ""
+    rootfs = dirstore.rootfs_dir(spec)
+    if rootfs and not _inside(rootfs, c.path) and os.path.isdir(rootfs):
+        log.log.warning("its rootfs %s is outside %s: left in place", rootfs, c.path)
+    dirstore.remove_tree(c.path)
+
+
+def _remove_marker(path: str, fd: Optional[int]) -> None:
+    if fd is not None:
+        os.close(fd)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def create(c: Container, template: Optional[str] = None, flags: int = 0,
+           args: Sequence[str] = (), bdevtype: Optional[str] = None,
+           **options: Any) -> bool:
+    """Create container ``c``; see the module docstring. Options: ``configfile`` (the
+    initial configuration instead of lxc.default_config) and ``dir`` (the rootfs
+    directory for the dir store)."""
+    from lxcz.storage import templates
+
+    quiet = bool(flags & LXC_CREATE_QUIET) or bool(options.get("quiet"))
+    if bdevtype in (None, "", "best", "none", "_unset"):
+        bdevtype = "dir"
+    if bdevtype not in KNOWN_STORES:
+        raise LxczError(f"{bdevtype} is not a valid backing storage type")
+    if bdevtype != "dir":
+        raise NotImplementedYet(f"backing store '{bdevtype}' not implemented in lxcz yet")
+    rootdir_opt = options.get("dir")
+    if rootdir_opt and not os.path.isabs(rootdir_opt):
+        raise LxczError("--dir should use absolute path")
+
+    tpath = templates.find(template) if template else None
+    _clear_stale_partial(c)
+    if c.defined:
+        raise LxczError("Container already exists")
+
+    configfile = options.get("configfile")
+    source = configfile or default_config_path()
+    text = ""
+    in_memory = getattr(c, "_config", None)
+    if not configfile and in_memory is not None and in_memory.items():
+        # python3-lxc style: c.set_config_item(...) then c.create(...) uses that config
+        source = None
+        text = in_memory.text()
+    if source:
+        try:
+            with open(source) as f:
+                text = f.read()
+        except FileNotFoundError:
+            if configfile:
+                raise LxczError(f"configuration file {source} not found") from None
+        except OSError as err:
+            raise LxczError(f"cannot read configuration file {source}: {err.strerror}") \
+                from None
+    lines = initial_config_lines(text)
+    given_rootfs = _raw_rootfs(lines)
+
+    lxcpath = c.config_path
+    cpath = c.path
+    made: List[str] = []  # what to remove on failure, deepest last
+    marker_fd: Optional[int] = None
+    marker = os.path.join(cpath, "partial")
+    try:
+        if not os.path.isdir(lxcpath):
+            try:
+                os.makedirs(lxcpath, 0o755)
+            except OSError as err:
+                raise LxczError(f"cannot create lxcpath {lxcpath}: {err.strerror}") from None
+        try:
+            os.mkdir(cpath, 0o770)
+            made.append(cpath)
+            os.chmod(cpath, 0o770)
+        except FileExistsError:
+            if os.path.islink(cpath) or not os.path.isdir(cpath):
+                raise LxczError(f"{cpath} exists and is not a directory") from None
+        except OSError as err:
+            raise LxczError(f"cannot create {cpath}: {err.strerror}") from None
+        marker_fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                            0o600)
+        fcntl.lockf(marker_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        rootfs = None
+        if given_rootfs:
+            rootfs = dirstore.rootfs_dir(given_rootfs)
+            if rootfs is None or not os.path.exists(rootfs):
+                raise LxczError(f"the rootfs {given_rootfs} does not exist")
+        elif tpath:
+            rootfs = rootdir_opt or os.path.join(cpath, "rootfs")
+            existed = os.path.exists(rootfs)
+            lines.append("lxc.rootfs.path = " + dirstore.create(rootfs))
+            if not existed:
+                made.append(rootfs)
+
+        config = os.path.join(cpath, "config")
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        made.append(config)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+
+        if tpath in templates.BUILTIN:
+            from lxcz.storage.templates import busybox
+
+            busybox.install(cpath, c.name, rootfs or "", args)
+        elif tpath:
+            templates.run_external(tpath, cpath, c.name, rootfs or "", args, quiet)
+
+        if tpath:
+            with open(config) as f:
+                body = f.read()
+            header = (f"# Template used to create this container: "
+                      f"{templates.header_name(template or '', tpath)}\n"
+                      f"# Parameters passed to the template:"
+                      + "".join(" " + a for a in args) + "\n"
+                      "# For additional config options, please look at "
+                      "lxc.container.conf(5)\n\n"
+                      "# Uncomment the following line to support nesting containers:\n"
+                      "#lxc.include = /usr/share/lxc/config/nesting.conf\n"
+                      "# (Be aware this has security implications)\n\n")
+            tmp = config + ".new"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+            with os.fdopen(fd, "w") as f:
+                f.write(header + body)
+            os.rename(tmp, config)
+        _load_check(config)
+    except BaseException:
+        _undo([p for p in made if p != cpath])
+        if marker_fd is not None:
+            _remove_marker(marker, marker_fd)
+        if cpath in made:
+            _undo([cpath])
+        raise
+    _remove_marker(marker, marker_fd)
+    c._config = None  # the facade reloads the finished file on next use
+    return True
+
+
+def _undo(made: Sequence[str]) -> None:
+    for path in reversed(list(made)):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                dirstore.remove_tree(path)
+            else:
+                os.unlink(path)
+        except (OSError, LxczError):
+            pass
+
+
+def _inside(path: str, parent: str) -> bool:
+    path = os.path.realpath(path)
+    parent = os.path.realpath(parent)
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _is_running(c: Container) -> bool:
+    from lxcz.runtime import client
+
+    return client.is_running(c)
+
+
+def destroy(c: Container, force: bool = False) -> bool:
+    """Remove container ``c``: its directory, and its rootfs.
+
+    A running container is refused unless ``force``, which stops it first; so is one with
+    snapshots (``Container.destroy(with_snapshots=True)`` removes those first, and refuses
+    a base that snapshot clones depend on). The container directory must be a real
+    directory directly inside the lxcpath. A ``dir`` rootfs is removed only when it is
+    inside the container directory (never following symlinks nor crossing mounts); one
+    elsewhere is left in place and logged. Other stores (overlay, loop, btrfs, lvm, zfs)
+    are removed by their ``lxcz.storage.bdev`` module.
+    """
+    from lxcz import log
+
+    cpath = c.path
+    if not c.defined:
+        raise LxczError("Container is not defined")
+    if os.path.islink(cpath) or os.path.realpath(os.path.dirname(cpath)) != \
+            os.path.realpath(c.config_path) or not _inside(cpath, c.config_path):
+        raise LxczError(f"refusing to destroy {cpath}: it is not a directory inside the "
+                        f"lxcpath {c.config_path}")
+    snaps = os.path.join(cpath, "snaps")
+    if os.path.isdir(snaps) and not os.path.islink(snaps) and os.listdir(snaps):
+        raise LxczError(f"{c.name} has snapshots: destroy them first, or use "
+                        "lxc-destroy -s to destroy them with it")
+    if _is_running(c):
+        if not force:
+            raise LxczError(f"{c.name} is running")
+        c.stop()
+    busy = dirstore.mounts_below(cpath)
+    if busy:
+        raise LxczError(f"{busy[0]} is a mount point; unmount it first")
+    rootfs_spec = c.get_config_item("lxc.rootfs.path") or ""
+    rootfs = dirstore.rootfs_dir(rootfs_spec)
+    if rootfs and os.path.exists(rootfs) and not _inside(rootfs, cpath):
+        log.log.warning("rootfs %s is outside %s: left in place", rootfs, cpath)
+    elif rootfs_spec and rootfs is None:
+        from lxcz.storage import bdev
+
+        bdev.for_value(rootfs_spec).destroy(rootfs_spec)
+    # config first: a half-removed container is then no longer "defined"
+    try:
+        os.unlink(os.path.join(cpath, "config"))
+    except FileNotFoundError:
+        pass
+    dirstore.remove_tree(cpath)
+    c._config = None
+    return True
+
+
+def _not_yet(what: str) -> NotImplementedYet:
+    return NotImplementedYet(f"{what} not implemented in lxcz yet")
+
+
+def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: int = 0,
+          bdevtype: Optional[str] = None, bdevdata: Optional[str] = None, newsize: int = 0,
+          hookargs: Sequence[str] = ()) -> Container:
+    raise _not_yet("clone")
+
+
+def rename(c: Container, new_name: str) -> bool:
+    raise _not_yet("rename")
+
+
+def snapshot(c: Container, comment_path: Optional[str] = None) -> str:
+    raise _not_yet("snapshot")
+
+
+def snapshot_list(c: Container) -> List[tuple]:
+    raise _not_yet("snapshot list")
+
+
+def snapshot_restore(c: Container, name: str, newname: Optional[str] = None) -> bool:
+    raise _not_yet("snapshot restore")
+
+
+def snapshot_destroy(c: Container, name: str) -> bool:
+    raise _not_yet("snapshot destroy")

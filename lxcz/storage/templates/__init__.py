@@ -1,0 +1,84 @@
+"""Templates: the built-in busybox template and LXC's external ``lxc-NAME`` scripts.
+
+An external template runs exactly as LXC 5 runs it, so upstream's templates work
+unchanged: ``argv[0]`` is the script's base name, then ``--path=LXCPATH/NAME``,
+``--name=NAME``, ``--rootfs=ROOTFS`` and every argument given after ``--``; as root it
+runs in a private mount namespace (mounts it makes do not leak onto the host). It appends
+to ``LXCPATH/NAME/config``; lxc-create then prepends the template header.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import List, Optional, Sequence
+
+from lxcz.errors import LxczError
+
+TEMPLATE_DIR = "/usr/share/lxc/templates"
+BUILTIN = ("busybox",)
+
+
+class TemplateHelp(LxczError):
+    """A template was asked for its help: the text to show; nothing was created."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, exit_code=0)
+        self.text = text
+
+
+def template_dir() -> str:
+    return os.environ.get("LXCZ_TEMPLATE_DIR") or TEMPLATE_DIR
+
+
+def find(template: str) -> str:
+    """The path of the template named ``template`` (a name or a path), or "busybox".
+
+    Built-in templates are returned by name. Raises LxczError when there is none.
+    """
+    if template in BUILTIN:
+        return template
+    if "/" in template:
+        path = os.path.abspath(template)
+    else:
+        path = os.path.join(template_dir(), "lxc-" + template)
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise LxczError(f'template "{template}" not found'
+                        + ("" if "/" in template else f" (no executable {path})"))
+    return path
+
+
+def header_name(template: str, path: str) -> str:
+    """What the config header records as the template used."""
+    if path in BUILTIN:
+        return f"{path} (lxcz built-in template)"
+    return path
+
+
+def _private_mounts() -> None:  # pragma: no cover - runs in the forked child
+    if os.geteuid() != 0:
+        return
+    from lxcz.sys import calls
+
+    calls.unshare(calls.CLONE_NEWNS)
+    try:
+        calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC)
+    except OSError:
+        pass
+
+
+def run_external(path: str, container_path: str, name: str, rootfs: str,
+                 args: Sequence[str], quiet: bool = False) -> None:
+    """Run an external template script; raise LxczError when it fails."""
+    argv: List[str] = [os.path.basename(path), f"--path={container_path}",
+                       f"--name={name}", f"--rootfs={rootfs}"] + list(args)
+    null: Optional[int] = subprocess.DEVNULL if quiet else None
+    try:
+        proc = subprocess.run(argv, executable=path, stdin=null, stdout=null, stderr=null,
+                              preexec_fn=_private_mounts, check=False)
+    except OSError as err:
+        raise LxczError(f"cannot run template {path}: {err.strerror}") from None
+    if proc.returncode != 0:
+        how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exit status {proc.returncode}")
+        raise LxczError(f"template {path} failed ({how})")

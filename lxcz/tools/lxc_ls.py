@@ -1,0 +1,382 @@
+"""lxc-ls: list the containers of an lxcpath, plain, one per line or as a table.
+
+Fast by construction: which containers run is read from /proc/net/unix (the monitors'
+abstract sockets) without talking to any of them; the running ones that must be asked
+(state, init PID) are asked concurrently, one round trip each; addresses and interfaces
+come from /proc/PID/net, memory from the cgroup files; configuration values (AUTOSTART,
+GROUPS, UNPRIVILEGED) from the config file on disk. Only the columns shown are computed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from lxcz.tools.common import NONE, OPTIONAL, REQUIRED, Args, Opt, ToolParser, run
+
+SYNOPSIS = (
+    "\n[-P lxcpath] [--active] [--running] [--frozen] [--stopped] [--nesting] [-g groups] "
+    "[--filter regex]\n"
+    "[-1] [-P lxcpath] [--active] [--running] [--frozen] [--stopped] [--nesting] "
+    "[-g groups] [--filter regex]\n"
+    "[-f] [-P lxcpath] [--active] [--running] [--frozen] [--stopped] [--nesting] "
+    "[-g groups] [--filter regex]")
+OPTIONS_TEXT = """\
+Options :
+  -1, --line         show one entry per line
+  -f, --fancy        use a fancy, column-based output
+  -F, --fancy-format comma separated list of columns to show in the fancy output
+                     valid columns are: NAME, STATE, PID, RAM, SWAP, AUTOSTART,
+                     GROUPS, INTERFACE, IPV4 and IPV6, UNPRIVILEGED
+  --active           list only active containers
+  --running          list only running containers
+  --frozen           list only frozen containers
+  --stopped          list only stopped containers
+  --defined          list only defined containers
+  --nesting=NUM      list nested containers up to NUM (default is 5) levels of nesting
+  --filter=REGEX     filter container names by regular expression
+  -g --groups        comma separated list of groups a container must have to be displayed
+"""
+OPTS = [
+    Opt("1", "line", "line", NONE, action="store_true"),
+    Opt("f", "fancy", "fancy", NONE, action="store_true"),
+    Opt("F", "fancy-format", "fancy_format", REQUIRED, "COLUMNS"),
+    Opt(None, "active", "active", NONE, action="store_true"),
+    Opt(None, "running", "running", NONE, action="store_true"),
+    Opt(None, "frozen", "frozen", NONE, action="store_true"),
+    Opt(None, "stopped", "stopped", NONE, action="store_true"),
+    Opt(None, "defined", "defined", NONE, action="store_true"),
+    Opt(None, "nesting", "nesting", OPTIONAL, "NUM"),
+    Opt(None, "filter", "filter", REQUIRED, "REGEX"),
+    Opt("g", "groups", "groups", REQUIRED, "GROUPS"),
+]
+
+COLUMNS = ("NAME", "STATE", "PID", "RAM", "SWAP", "AUTOSTART", "GROUPS", "INTERFACE",
+           "IPV4", "IPV6", "UNPRIVILEGED")
+TABLE = ("NAME", "STATE", "AUTOSTART", "GROUPS", "IPV4", "IPV6", "UNPRIVILEGED")
+
+
+def make_parser(prog: str) -> ToolParser:
+    parser = ToolParser(prog, SYNOPSIS, "list containers", OPTS, name_opt=False,
+                        rcfile_opt=False, max_positional=1)
+    default = parser.help_text()
+    tail = default[default.index("\nCommon options :"):]
+    head = f"Usage: {prog} {SYNOPSIS}\n\n{prog} list containers\n\n"
+    parser.help_text = lambda: head + OPTIONS_TEXT + tail  # type: ignore[method-assign]
+    return parser
+
+
+def term_width() -> int:
+    import fcntl
+    import struct
+    import termios
+
+    for fd in (1, 2, 0):
+        try:
+            data = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+        except OSError:
+            continue
+        return struct.unpack("HHHH", data)[1]
+    return 0
+
+
+class Entry:
+    __slots__ = ("name", "running", "state", "pid", "cgroup", "conf", "groups")
+
+    def __init__(self, name: str, running: bool) -> None:
+        self.name = name
+        self.running = running
+        self.state = "RUNNING" if running else "STOPPED"
+        self.pid = -1
+        self.cgroup: Dict[str, str] = {}
+        self.conf: Any = None
+        self.groups: Optional[List[str]] = None
+
+
+def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
+    """One get_info round trip per running container, all in flight at once.
+
+    Every request is sent before any reply is read, so the monitors answer in parallel;
+    no threads (starting them costs more than the round trips).
+    """
+    from lxcz.runtime import client
+
+    class _C:
+        __slots__ = ("name", "config_path")
+
+    pending = []
+    for e in entries:
+        if not e.running:
+            continue
+        c = _C()
+        c.name, c.config_path = e.name, lxcpath
+        try:
+            chan = client.connect(c)
+            chan.send({"cmd": "get_info"})
+        except Exception:  # noqa: BLE001 - it stopped meanwhile, or will not answer
+            e.running, e.state = False, "STOPPED"
+            continue
+        pending.append((e, chan))
+    for e, chan in pending:
+        try:
+            reply, _fds = chan.recv()
+        except Exception:  # noqa: BLE001 - listed with what is known
+            reply = {"state": "RUNNING", "pid": -1}
+        finally:
+            chan.close()
+        if reply is None:
+            reply = {"state": "STOPPED", "pid": -1}
+        e.state = str(reply.get("state") or "STOPPED")
+        e.pid = int(reply.get("pid", -1) or -1)
+        e.cgroup = reply.get("cgroup") or {}
+        e.running = e.state != "STOPPED"
+
+
+# A config whose text names none of these cannot set what lxc-ls shows, so it needs no
+# parsing (nor the config package imported): the defaults apply.
+_SHOWN_KEYS = ("lxc.group", "lxc.start.auto", "lxc.idmap", "lxc.id_map", "lxc.include")
+
+
+class _Defaults:
+    @staticmethod
+    def get_item(key: str) -> str:
+        return ""
+
+
+def _load_conf(lxcpath: str, e: Entry) -> Any:
+    if e.conf is None:
+        path = os.path.join(lxcpath, e.name, "config")
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            raw = b""
+        if not any(k.encode() in raw for k in _SHOWN_KEYS):
+            e.conf = _Defaults()
+            return e.conf
+        from lxcz.config import ContainerConfig
+        from lxcz.errors import LxczError
+
+        try:
+            e.conf = ContainerConfig.load(path)
+        except LxczError as err:
+            from lxcz import log
+
+            log.log.warning("%s", err)
+            e.conf = _Defaults()
+    return e.conf
+
+
+def _groups(lxcpath: str, e: Entry) -> List[str]:
+    if e.groups is None:
+        value = _load_conf(lxcpath, e).get_item("lxc.group") or ""
+        e.groups = [g for g in value.split("\n") if g]
+    return e.groups
+
+
+def _cgroup_value(e: Entry, key: str) -> Optional[str]:
+    controller = key.split(".", 1)[0]
+    for where in (controller, "unified"):
+        path = e.cgroup.get(where)
+        if path:
+            try:
+                with open(os.path.join(path, key)) as f:
+                    return f.read().rstrip("\n")
+            except OSError:
+                continue
+    from lxcz.cgroups import get_manager
+
+    try:
+        cg = get_manager().find(e.name, pid=e.pid)
+        return cg.get(key) if cg is not None else None
+    except Exception:  # noqa: BLE001 - RAM/SWAP are best effort, like LXC's
+        return None
+
+
+def _ram(e: Entry) -> Optional[float]:
+    val = _cgroup_value(e, "memory.usage_in_bytes")
+    if val is None:
+        val = _cgroup_value(e, "memory.current")
+    try:
+        return int(val) / 1024 / 1024 if val is not None else None
+    except ValueError:
+        return None
+
+
+def _swap(e: Entry) -> Optional[float]:
+    stat = _cgroup_value(e, "memory.stat")
+    if stat is None:
+        return 0.0
+    for line in stat.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "swap":
+            try:
+                return int(value) // 1024 // 1024
+            except ValueError:
+                return 0.0
+    val = _cgroup_value(e, "memory.swap.current")
+    try:
+        return int(val) // 1024 // 1024 if val is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _cells(lxcpath: str, e: Entry, cols: List[str]) -> Dict[str, str]:
+    from lxcz.net import api as netapi
+
+    cells: Dict[str, str] = {}
+    live = e.running and e.pid > 0
+    for col in cols:
+        if col == "NAME":
+            cells[col] = e.name
+        elif col == "STATE":
+            cells[col] = e.state
+        elif col == "PID":
+            cells[col] = str(e.pid) if e.pid > 0 else "-"
+        elif col == "AUTOSTART":
+            raw = (_load_conf(lxcpath, e).get_item("lxc.start.auto") or "0").strip()
+            cells[col] = "1" if raw == "1" else "0"
+        elif col == "GROUPS":
+            cells[col] = ", ".join(_groups(lxcpath, e)) or "-"
+        elif col == "UNPRIVILEGED":
+            cells[col] = "true" if _load_conf(lxcpath, e).get_item("lxc.idmap") else "false"
+        elif col == "INTERFACE":
+            cells[col] = ", ".join(sorted(set(netapi.interfaces_of_pid(e.pid)))) \
+                if live else "-"
+        elif col in ("IPV4", "IPV6"):
+            fam = "inet" if col == "IPV4" else "inet6"
+            ips = sorted(netapi.ips_of_pid(e.pid, None, fam, 0)) if live else []
+            cells[col] = ", ".join(ips) or "-"
+        elif col == "RAM":
+            ram = _ram(e) if live else None
+            cells[col] = f"{ram:.2f}" if ram is not None else ""
+        elif col == "SWAP":
+            swap = _swap(e) if live else None
+            cells[col] = f"{float(swap):.2f}" if swap is not None else ""
+    return cells
+
+
+def _table(rows: List[Dict[str, str]], cols: List[str]) -> str:
+    widths = {c: len(c) for c in cols}
+    for c in ("RAM", "SWAP"):
+        if c in widths:
+            widths[c] = {"RAM": 3, "SWAP": 4}[c]
+    for r in rows:
+        for c in cols:
+            if c in ("RAM", "SWAP"):
+                widths[c] = max(widths[c], len(r[c]) if r[c] else 4)
+            else:
+                widths[c] = max(widths[c], len(r[c]))
+    out = []
+    head = ""
+    for c in cols:
+        w = widths[c] + 2 if c in ("RAM", "SWAP") else widths[c]
+        head += f"{c:<{w}} "
+    out.append(head)
+    for r in rows:
+        line = ""
+        for c in cols:
+            if c in ("RAM", "SWAP"):
+                line += f"{r[c]:>{widths[c]}}MB " if r[c] else f"{'-':<{widths[c]}}   "
+            else:
+                line += f"{r[c]:<{widths[c]}} "
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def body(args: Args) -> int:
+    import re
+
+    from lxcz.errors import LxczError
+
+    if args.nesting is not None:
+        from lxcz.errors import NotImplementedYet
+
+        raise NotImplementedYet("lxc-ls --nesting not implemented in lxcz yet")
+    if args.lxcpath:
+        lxcpath = os.path.abspath(args.lxcpath)
+    else:
+        from lxcz.config import system
+
+        lxcpath = system.default_lxcpath()
+    cols: List[str] = []
+    if args.fancy_format:
+        for col in [c.strip() for c in args.fancy_format.split(",") if c.strip()]:
+            if col.upper() not in COLUMNS:
+                raise LxczError(f"Invalid key: {col}")
+            cols.append(col.upper())
+    elif args.fancy:
+        cols = list(TABLE)
+    fancy = bool(args.fancy) and bool(cols)
+    if not os.path.isdir(lxcpath):
+        return 0
+
+    from lxcz.runtime import client
+
+    active = set(client.active_names(lxcpath))
+    names: Dict[str, bool] = {}
+    if not (args.active or args.frozen):
+        try:
+            entries = os.listdir(lxcpath)
+        except OSError as err:
+            raise LxczError(f"cannot read {lxcpath}: {err.strerror}") from None
+        for n in entries:
+            if os.path.isfile(os.path.join(lxcpath, n, "config")):
+                names[n] = True
+    for n in active:
+        names.setdefault(n, False)
+    pattern = args.filter if args.filter is not None else (
+        args.positional[0] if args.positional else None)
+    regex = None
+    if pattern is not None:
+        try:
+            regex = re.compile(pattern)
+        except re.error:
+            return 0  # LXC skips every name when the expression does not compile
+    chosen = [Entry(n, n in active) for n in sorted(names)
+              if (regex is None or regex.search(n)) and (not args.defined or names[n])]
+    if args.stopped:
+        chosen = [e for e in chosen if not e.running]
+    if args.running or args.active:
+        chosen = [e for e in chosen if e.running]
+    need_state = fancy or args.frozen
+    if need_state:
+        _ask_all(lxcpath, chosen)
+        if args.frozen:
+            chosen = [e for e in chosen if e.state == "FROZEN"]
+        if args.running or args.active:
+            chosen = [e for e in chosen if e.running]
+    if args.groups:
+        must = [g.strip() for g in args.groups.split(",") if g.strip()]
+        chosen = [e for e in chosen if all(g in _groups(lxcpath, e) for g in must)]
+    if not chosen:
+        return 0
+    if fancy:
+        rows = [_cells(lxcpath, e, cols) for e in chosen]
+        sys.stdout.write(_table(rows, cols))
+        return 0
+    width = max(4, max(len(e.name) for e in chosen))
+    if args.line:
+        sys.stdout.write("".join(e.name + "\n" for e in chosen))
+        return 0
+    termwidth = term_width()
+    out = []
+    used = 0
+    for e in chosen:
+        out.append(f"{e.name:<{width}}")
+        used += width
+        if used + width >= termwidth:
+            out.append("\n")
+            used = 0
+        else:
+            out.append(" ")
+            used += 1
+    if used:
+        out.append("\n")
+    sys.stdout.write("".join(out))
+    return 0
+
+
+def main(argv: List[str], prog: Optional[str] = None) -> int:
+    return run(make_parser(prog or "lxc-ls"), argv, body)
