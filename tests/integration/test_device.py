@@ -8,7 +8,6 @@ import random
 import subprocess
 
 import pytest
-
 from runtime_fixtures import have_busybox, lxcz, make_rootfs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
