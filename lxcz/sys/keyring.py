@@ -1,0 +1,55 @@
+"""keyctl(2) calls lxcz needs: joining a new anonymous session keyring.
+
+glibc does not wrap keyctl (libkeyutils does), so it goes through syscall(2) with the
+number from ``lxcz.sys.arch``.
+
+Public API:
+
+- ``join_session_keyring(name: str | None = None) -> int``: KEYCTL_JOIN_SESSION_KEYRING:
+  the calling process gets a new session keyring (anonymous when ``name`` is None) and no
+  longer sees the host's; returns the keyring's serial number. Raises
+  ``OSError(errno, "keyctl(KEYCTL_JOIN_SESSION_KEYRING): ...")``.
+- ``session_keyring_id() -> int``: serial of the calling process's session keyring
+  (KEYCTL_GET_KEYRING_ID on KEY_SPEC_SESSION_KEYRING, without creating one).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+KEYCTL_GET_KEYRING_ID = 0
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEY_SPEC_SESSION_KEYRING = -3
+
+
+def _keyctl(op: int, arg2, arg3: int = 0, what: str = "keyctl") -> int:
+    import ctypes
+
+    from lxcz.sys import arch, calls
+
+    nr = arch.syscall_number("keyctl")
+    fn = calls.libc().syscall
+    fn.restype = ctypes.c_long
+    ret = fn(ctypes.c_long(nr), ctypes.c_long(op), arg2, ctypes.c_long(arg3))
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return int(ret)
+
+
+def join_session_keyring(name: Optional[str] = None) -> int:
+    """Join a new session keyring (anonymous unless ``name``); return its serial."""
+    import ctypes
+
+    arg = ctypes.c_char_p(name.encode() if name is not None else None)
+    return _keyctl(KEYCTL_JOIN_SESSION_KEYRING, arg,
+                   what="keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
+
+
+def session_keyring_id() -> int:
+    """The serial of this process's current session keyring (0 create: no)."""
+    import ctypes
+
+    return _keyctl(KEYCTL_GET_KEYRING_ID, ctypes.c_long(KEY_SPEC_SESSION_KEYRING), 0,
+                   what="keyctl(KEYCTL_GET_KEYRING_ID)")
