@@ -5,6 +5,8 @@
 ``lxc-autostart -a -A -s -t 5``. The same ``/etc/default/lxc`` variables are honoured
 (LXC_AUTO, BOOTGROUPS, SHUTDOWNDELAY, OPTIONS, STOPOPTS). ``lxcz-net.service`` brings up
 lxcbr0 through ``lxcz net up`` when USE_LXC_BRIDGE is true in /etc/default/lxc-net.
+``lxcz-usernet.socket`` activates the root service that gives unprivileged users veth
+interfaces (``lxcz usernet serve``, see lxcz/net/usernic.py).
 Installing is idempotent; a unit file not written by lxcz is never replaced.
 """
 
@@ -56,8 +58,16 @@ WantedBy=multi-user.target
 
 
 def units(bindir: str, lxcz: str) -> dict:
-    return {"lxcz.service": CONTAINERS_UNIT.format(mark=MARK, bindir=bindir),
-            "lxcz-net.service": NET_UNIT.format(mark=MARK, lxcz=lxcz)}
+    from lxcz.net import usernic
+
+    out = {"lxcz.service": CONTAINERS_UNIT.format(mark=MARK, bindir=bindir),
+           "lxcz-net.service": NET_UNIT.format(mark=MARK, lxcz=lxcz)}
+    out.update(usernic.units(lxcz))
+    return out
+
+
+ENABLE = ("lxcz.service", "lxcz-net.service", "lxcz-usernet.socket")
+NAMES = ENABLE + ("lxcz-usernet.service",)
 
 
 def install(bindir: str, lxcz: str, unit_dir: str = UNIT_DIR) -> List[str]:
@@ -81,14 +91,13 @@ def install(bindir: str, lxcz: str, unit_dir: str = UNIT_DIR) -> List[str]:
         written.append(path)
     if written and shutil.which("systemctl") and os.path.isdir("/run/systemd/system"):
         subprocess.run(["systemctl", "daemon-reload"], capture_output=True)
-        subprocess.run(["systemctl", "enable", "lxcz.service", "lxcz-net.service"],
-                       capture_output=True)
+        subprocess.run(["systemctl", "enable", *ENABLE], capture_output=True)
     return written
 
 
 def uninstall(unit_dir: str = UNIT_DIR) -> List[str]:
     removed = []
-    for name in ("lxcz.service", "lxcz-net.service"):
+    for name in NAMES:
         path = os.path.join(unit_dir, name)
         try:
             with open(path) as fh:
