@@ -8,7 +8,6 @@ libcs) go through syscall(2) with numbers from lxcz.sys.arch where needed.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Optional
 
@@ -78,7 +77,15 @@ _libc: Optional[ctypes.CDLL] = None
 def libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # the interpreter's own symbol table has libc; find_library would fork ldconfig
+        try:
+            lib = ctypes.CDLL(None, use_errno=True)
+            lib.unshare  # noqa: B018 - probe that libc's symbols are really there
+        except (OSError, AttributeError):
+            from ctypes.util import find_library
+
+            lib = ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+        _libc = lib
     return _libc
 
 
@@ -130,12 +137,13 @@ _PIVOT_ROOT = {"x86_64": 155, "i386": 217, "i686": 217, "aarch64": 41, "armv7l":
 
 
 def _syscall_number(name: str) -> int:
-    try:
-        from lxcz.sys import arch
+    # the small table first: importing the per-arch tables costs start-up time
+    machine = os.uname().machine
+    if name == "pivot_root" and machine in _PIVOT_ROOT:
+        return _PIVOT_ROOT[machine]
+    from lxcz.sys import arch
 
-        return arch.syscall_number(name)
-    except (ImportError, AttributeError, KeyError):
-        return _PIVOT_ROOT[os.uname().machine]
+    return arch.syscall_number(name)
 
 
 def sethostname(name: str) -> None:
@@ -199,3 +207,24 @@ def same_ns(pid: int, ns: str, other: str = "self") -> bool:
             f"/proc/{other}/ns/{ns}").st_ino
     except OSError:
         return False
+
+
+def set_proc_title(title: str, wipe_environ: bool = True) -> bool:
+    """Overwrite this process's argv area with title and zero its environ area, so
+    /proc/PID/cmdline and /proc/PID/environ no longer show the host's command line and
+    environment (os.environ, a copy, is unaffected). False if the areas are unknown."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        # proc(5) numbers from pid (1): fields[0] here is (3) state
+        arg_start, arg_end, env_start, env_end = (int(x) for x in fields[45:49])
+    except (OSError, ValueError, IndexError):
+        return False
+    if not (0 < arg_start < arg_end) or not (0 < env_start <= env_end):
+        return False
+    data = title.encode()[: arg_end - arg_start - 1]
+    ctypes.memset(arg_start, 0, arg_end - arg_start)
+    ctypes.memmove(arg_start, data, len(data))
+    if wipe_environ:
+        ctypes.memset(env_start, 0, env_end - env_start)
+    return True

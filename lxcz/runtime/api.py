@@ -1,0 +1,275 @@
+"""What lxcz.Container's runtime methods call: state, start, stop, wait and friends.
+
+attach goes to lxcz.runtime.attach, the console to lxcz.runtime.console_client, the
+freezer and cgroup files to lxcz.cgroups.ops; everything that needs the running
+container's monitor goes through lxcz.runtime.client.
+"""
+
+from __future__ import annotations
+
+import select
+import signal
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from lxcz.errors import LxczError
+from lxcz.runtime import client
+
+
+class NotRunningError(LxczError):
+    """An operation that needs a running container met a stopped one."""
+
+
+def state(c: Any) -> str:
+    return client.get_state(c)
+
+
+def init_pid(c: Any) -> int:
+    return client.get_init_pid(c)
+
+
+def active_names(lxcpath: str) -> List[str]:
+    return client.active_names(lxcpath)
+
+
+def _states(spec: str) -> List[str]:
+    wanted = [s.strip().upper() for s in spec.split("|") if s.strip()]
+    for s in wanted:
+        if s not in client.STATES:
+            raise LxczError(f"invalid state '{s}'")
+    if not wanted:
+        raise LxczError("no state given")
+    return wanted
+
+
+def wait(c: Any, state_spec: str, timeout: float = -1) -> bool:
+    """Wait until the container is in one of the '|'-separated states; False on timeout."""
+    wanted = _states(state_spec)
+    deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+    listener = client.EventListener(c.config_path)
+    try:
+        while True:
+            chan, current = client.state_stream(c)
+            try:
+                if current in wanted:
+                    return True
+                while True:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    fds = [listener.fileno()] + ([chan.fileno()] if chan else [])
+                    ready, _, _ = select.select(fds, [], [], left)
+                    if not ready:
+                        return False
+                    if listener.fileno() in ready:
+                        ev = listener.recv(0)
+                        if ev and ev[0] == c.name:
+                            if ev[1] in wanted:
+                                return True
+                            if chan is None:
+                                break  # it came up: follow it through its socket
+                    if chan is not None and chan.fileno() in ready:
+                        try:
+                            alive = chan.feed()
+                        except OSError:
+                            alive = False
+                        while alive:
+                            msg = chan.pop()
+                            if msg is None:
+                                break
+                            if msg.get("state") in wanted:
+                                return True
+                        if not alive:
+                            break  # monitor gone: look again
+            finally:
+                if chan is not None:
+                    chan.close()
+    finally:
+        listener.close()
+
+
+def start_code(c: Any, useinit: bool = False, daemonize: bool = True,
+               cmd: Optional[Sequence[str]] = None, prog: str = "lxc-start",
+               **options: Any) -> int:
+    """Start; the container's exit code in the foreground, 0 once RUNNING with daemonize."""
+    from lxcz.runtime import start as st
+
+    return st.start(c, list(cmd) if cmd else None, useinit, daemonize, prog=prog, **options)
+
+
+def start(c: Any, useinit: bool = False, daemonize: bool = True, close_fds: bool = False,
+          cmd: Optional[Sequence[str]] = None, **options: Any) -> bool:
+    return start_code(c, useinit, daemonize, cmd, **options) == 0
+
+
+def _wait_gone(c: Any, chan: Any, timeout: Optional[float]) -> bool:
+    """Read chan until the monitor closes it; False if timeout passes first."""
+    deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        ready, _, _ = select.select([chan.fileno()], [], [], left)
+        if not ready:
+            return False
+        try:
+            if not chan.feed():
+                return True
+        except OSError:
+            return True
+        while True:
+            msg = chan.pop()
+            if msg is None:
+                break
+            if msg.get("state") == "STOPPED":
+                return True
+
+
+def cleanup_stale(c: Any) -> None:
+    """Remove the empty cgroups a monitor killed with SIGKILL left behind."""
+    if client.is_running(c):
+        return
+    try:
+        from lxcz.cgroups import get_manager
+
+        mgr = get_manager()
+        for kind in ("payload", "monitor"):
+            cg = mgr.find(c.name, kind=kind)
+            if cg is not None and not cg.all_pids():
+                cg.destroy()
+    except (ImportError, LxczError, OSError):
+        pass
+
+
+def stop(c: Any, timeout: float = -1) -> bool:
+    """Kill the container and wait until it is stopped."""
+    try:
+        chan = client.connect(c)
+    except client.NotRunning:
+        cleanup_stale(c)
+        raise NotRunningError(f"{c.name} is not running", exit_code=2) from None
+    try:
+        chan.send({"cmd": "stop"})
+        reply, _ = chan.recv()
+        if reply is None:
+            return True
+        if "error" in reply:
+            raise LxczError(str(reply["error"]))
+        chan.sock.settimeout(None)
+        return _wait_gone(c, chan, timeout)
+    finally:
+        chan.close()
+
+
+def shutdown(c: Any, timeout: float = -1) -> bool:
+    """Send the halt signal to init and wait up to timeout for STOPPED (True if it did)."""
+    chan, current = client.state_stream(c)
+    if chan is None:
+        raise NotRunningError(f"{c.name} is not running", exit_code=2)
+    try:
+        client.call(c, "shutdown")
+        if timeout == 0:
+            return False
+        return _wait_gone(c, chan, timeout)
+    except client.NotRunning:
+        return True
+    finally:
+        chan.close()
+
+
+def reboot(c: Any, timeout: float = -1) -> bool:
+    """Send the reboot signal; with a timeout, wait until it is RUNNING again."""
+    chan, current = client.state_stream(c)
+    if chan is None:
+        raise NotRunningError(f"{c.name} is not running", exit_code=2)
+    try:
+        client.call(c, "reboot")
+        if timeout == 0:
+            return True
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        seen_stop = False
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            ready, _, _ = select.select([chan.fileno()], [], [], left)
+            if not ready:
+                return False
+            if not chan.feed():
+                return False
+            while True:
+                msg = chan.pop()
+                if msg is None:
+                    break
+                st = msg.get("state")
+                if st in ("STOPPING", "STARTING"):
+                    seen_stop = True
+                elif st == "RUNNING" and seen_stop:
+                    return True
+    finally:
+        chan.close()
+
+
+def freeze(c: Any) -> bool:
+    from lxcz.cgroups import ops
+
+    client.notify_state(c, "FREEZING")
+    ok = ops.freeze(c)
+    client.notify_state(c, "FROZEN")
+    return ok
+
+
+def unfreeze(c: Any) -> bool:
+    from lxcz.cgroups import ops
+
+    ok = ops.unfreeze(c)
+    client.notify_state(c, "THAWED")
+    client.notify_state(c, "RUNNING")
+    return ok
+
+
+def get_cgroup_item(c: Any, key: str) -> str:
+    from lxcz.cgroups import ops
+
+    return ops.get_item(c, key)
+
+
+def set_cgroup_item(c: Any, key: str, value: str) -> bool:
+    from lxcz.cgroups import ops
+
+    return ops.set_item(c, key, value)
+
+
+def get_running_config_item(c: Any, key: str) -> str:
+    try:
+        return client.get_config_item(c, key)
+    except client.NotRunning:
+        raise NotRunningError(f"{c.name} is not running") from None
+
+
+def attach_wait(c: Any, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
+    from lxcz.runtime import attach
+
+    return attach.attach_wait(c, run, payload, **options)
+
+
+def attach(c: Any, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
+    from lxcz.runtime import attach as at
+
+    return at.attach(c, run, payload, **options)
+
+
+def console(c: Any, ttynum: int = -1, stdinfd: int = 0, stdoutfd: int = 1, stderrfd: int = 2,
+            escape: int = 1) -> bool:
+    from lxcz.runtime import console_client
+
+    return console_client.console(c, ttynum, stdinfd, stdoutfd, stderrfd, escape)
+
+
+def console_getfd(c: Any, ttynum: int = -1) -> int:
+    from lxcz.runtime import console_client
+
+    return console_client.console_getfd(c, ttynum)
+
+
+HALT_DEFAULT = signal.SIGPWR

@@ -1,0 +1,147 @@
+"""The PID-1 init of application containers (lxc-execute, lxc-init).
+
+It is the lxcz process itself, already inside the container: it starts the command as
+PID 2, reaps every zombie, forwards signals to the command, and exits with the command's
+status (128+N when signal N killed it). The caller has already closed host descriptors
+and made the process non-dumpable; ``run`` checks it again before starting anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from typing import Dict, List, Optional, Sequence
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM, signal.SIGCONT)
+# signals that ask an init to shut down; the command gets SIGTERM
+SHUTDOWN = (signal.SIGPWR,)
+GRACE = 1.0  # seconds the remaining processes get between SIGTERM and SIGKILL
+
+
+def close_host_fds(keep: Sequence[int] = (0, 1, 2)) -> None:
+    """Close every descriptor except keep."""
+    try:
+        fds = [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def exec_command(argv: Sequence[str], env: Optional[Dict[str, str]], prog: str,
+                 name: str) -> None:
+    """Exec argv (PATH search); on failure print one line and _exit(126/127)."""
+    try:
+        if env is None:
+            os.execvp(argv[0], list(argv))
+        else:
+            os.execvpe(argv[0], list(argv), env)
+    except OSError as err:
+        code = 127 if err.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+        try:
+            os.write(2, f"{prog}: {name}: cannot run '{argv[0]}': "
+                        f"{os.strerror(err.errno or 0)}\n".encode())
+        finally:
+            os._exit(code)
+    os._exit(127)
+
+
+def status_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 255
+
+
+def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-init",
+        name: str = "") -> int:
+    """Be PID 1: run argv as a child, reap, forward, return the exit code to _exit with."""
+    from lxcz.sys import calls
+
+    try:
+        calls.set_dumpable(False)
+        calls.set_name("init.lxcz")
+    except OSError:
+        pass
+    if os.getpid() == 1:
+        # nothing of the host's command line or environment for the container to read
+        calls.set_proc_title("init.lxcz")
+    state = {"child": 0, "done": False}
+    # kill(-1) is only ever used as PID 1 of a PID namespace
+    own_namespace = os.getpid() == 1
+
+    def on_signal(sig: int, _frame: object) -> None:
+        # runs between bytecodes of the main loop, even while it blocks in waitpid
+        if state["child"] and not state["done"]:
+            try:
+                os.kill(state["child"], signal.SIGTERM if sig in SHUTDOWN else sig)
+            except ProcessLookupError:
+                pass
+
+    for sig in FORWARDED + SHUTDOWN:
+        signal.signal(sig, on_signal)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    try:
+        os.setsid()
+    except OSError:
+        pass
+
+    child = os.fork()
+    if child == 0:
+        for sig in FORWARDED + SHUTDOWN:
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.setsid()
+            if os.isatty(0):
+                import fcntl
+                import termios
+
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        except OSError:
+            pass
+        exec_command(argv, env, prog, name)
+    state["child"] = child
+
+    code: Optional[int] = None
+    deadline: Optional[float] = None
+    while True:
+        if code is not None and deadline is None:
+            if not own_namespace:
+                # not PID 1 of a PID namespace: kill(-1) would reach the whole host.
+                # Only our own children are left to wait for.
+                return code
+            # the command is gone: ask the rest of the namespace to leave, then insist
+            try:
+                os.kill(-1, signal.SIGTERM)
+            except OSError:
+                return code
+            deadline = time.monotonic() + GRACE
+        try:
+            if deadline is None:
+                pid, status = os.waitpid(-1, 0)
+            else:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    if time.monotonic() >= deadline and own_namespace:
+                        try:
+                            os.kill(-1, signal.SIGKILL)
+                        except OSError:
+                            pass
+                        deadline = time.monotonic() + 5
+                    time.sleep(0.01)
+                    continue
+        except ChildProcessError:
+            return code if code is not None else 0
+        if pid == child:
+            code = status_code(status)
+            state["done"] = True

@@ -1,0 +1,55 @@
+"""Names of a running container's rendezvous points, all abstract unix sockets.
+
+Abstract sockets vanish with the process that holds them, so a monitor killed with
+SIGKILL leaves no file, lock or socket behind. Names carry a hash of the lxcpath (an
+lxcpath may be longer than a socket name allows) followed by the container name.
+"""
+
+from __future__ import annotations
+
+import os
+
+PREFIX = "lxcz"
+
+
+def lxcpath_key(lxcpath: str) -> str:
+    """A short stable key for an lxcpath: 64-bit FNV-1a in 16 hex digits (hashlib would
+    cost more start-up time than the whole lookup; this is not a security boundary)."""
+    h = 0xCBF29CE484222325
+    for byte in os.path.abspath(lxcpath).encode():
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def command_socket(lxcpath: str, name: str) -> str:
+    """Abstract name (without the leading NUL) of NAME's command socket."""
+    return f"{PREFIX}/{lxcpath_key(lxcpath)}/{name}/command"
+
+
+def lock_socket(lxcpath: str, name: str) -> str:
+    return f"{PREFIX}/{lxcpath_key(lxcpath)}/{name}/lock"
+
+
+def event_prefix(lxcpath: str) -> str:
+    """Prefix of the datagram sockets lxc-monitor and lxc-wait listen on."""
+    return f"{PREFIX}-events/{lxcpath_key(lxcpath)}/"
+
+
+def abstract(name: str) -> bytes:
+    return b"\0" + name.encode()
+
+
+def abstract_names(prefix: str) -> list:
+    """Bound abstract socket names starting with prefix, from /proc/net/unix."""
+    found = []
+    want = "@" + prefix
+    try:
+        with open("/proc/net/unix", "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return found
+    for line in data.splitlines()[1:]:
+        parts = line.split(None, 7)
+        if len(parts) == 8 and parts[7].startswith(want):
+            found.append(parts[7][1:])
+    return found

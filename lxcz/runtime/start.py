@@ -1,0 +1,1533 @@
+"""Starting a container: the per-container monitor and the child that becomes its init.
+
+Process layout (like LXC's):
+
+* the monitor (the ``lxc-start``/``lxc-execute`` process itself in the foreground, a
+  double-forked daemon with ``-d``) holds the abstract command socket, the cgroups, the
+  host side of the terminals, and waits for init;
+* init is forked into a new PID namespace (the monitor unshares CLONE_NEWPID for its
+  next child only and restores its own afterwards), unshares the other namespaces, sets
+  up the rootfs, /dev and mounts, pivot_roots and then either execs the container's init
+  (``lxc-start``) or becomes lxcz's PID-1 init (``lxc-execute``, lxcz.runtime.init).
+
+The two talk over a SOCK_SEQPACKET pair carrying small JSON messages; a failure in the
+child comes back as one line and the start aborts with nothing left behind: the command
+socket is an abstract name (gone with the monitor), the mounts live in the container's
+mount namespace (gone with init), the cgroups are removed by the monitor.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from lxcz import log as lxlog
+from lxcz.errors import LxczError
+from lxcz.runtime import events, hooks, paths
+from lxcz.sys import calls
+
+log = lxlog.log
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc"
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH)
+NS_ORDER = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup")
+DEFAULT_NS = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
+
+
+class AlreadyRunning(LxczError):
+    """The container's monitor is up."""
+
+
+@dataclass
+class Spec:
+    """Everything a start needs, resolved from the configuration before any fork."""
+
+    name: str
+    lxcpath: str
+    config_file: str
+    cmd: List[str]
+    useinit: bool
+    prog: str = "lxc-start"
+    rootfs: str = ""
+    rootfs_mount: str = ""
+    rootfs_flags: int = 0
+    hostname: str = ""
+    autodev: bool = True
+    mount_auto: List[str] = field(default_factory=list)
+    mount_entries: List[str] = field(default_factory=list)
+    fstab: str = ""
+    tty_max: int = 0
+    tty_dir: str = ""
+    pty_max: int = 0
+    console: str = ""          # "" = a pty, "none", or a host device path
+    console_log: str = ""
+    env: Dict[str, str] = field(default_factory=dict)
+    uid: int = 0
+    gid: int = 0
+    groups: List[int] = field(default_factory=list)
+    cwd: str = "/"
+    hooks: Dict[str, List[str]] = field(default_factory=dict)
+    hook_version: int = 0
+    halt_signal: int = signal.SIGPWR
+    reboot_signal: int = signal.SIGINT
+    stop_signal: int = signal.SIGKILL
+    clone: List[str] = field(default_factory=list)
+    share: Dict[str, str] = field(default_factory=dict)
+    cgroup_v1: Dict[str, str] = field(default_factory=dict)
+    cgroup_v2: Dict[str, str] = field(default_factory=dict)
+    cgroup_pattern: Optional[str] = None
+    pdeath_signal: int = signal.SIGKILL
+    daemonize: bool = True
+    foreground_console: bool = False
+    pidfile: str = ""
+    log_level: str = "ERROR"
+    cfg: Any = None
+    cap_keep: Optional[Any] = None       # set of capability numbers, None = unchanged
+    seccomp_prog: bytes = b""
+    seccomp_nesting: bool = False
+    aa_label: Optional[str] = None
+    no_new_privs: bool = False
+    networks: List[Dict[str, Any]] = field(default_factory=list)
+
+
+# -- configuration -> Spec --------------------------------------------------------------
+def _int(value: Any, default: int = 0) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _signum(value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        return value
+    text = str(value).upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    return int(getattr(signal, text, default))
+
+
+def _words(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out: List[str] = []
+        for v in value:
+            out.extend(_words(v))
+        return out
+    return str(value).split()
+
+
+def _environment(entries: List[Any]) -> Dict[str, str]:
+    env: Dict[str, str] = {}
+    for e in entries:
+        text = str(e)
+        key, eq, val = text.partition("=")
+        key = key.strip()
+        if not key:
+            continue
+        if eq:
+            env[key] = val
+        elif key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def check_applied(cfg: Any) -> None:
+    """Refuse keys the runtime would silently ignore, naming the first one."""
+    pending = cfg.unapplied()
+    if pending:
+        item = pending[0]
+        where = f"{item.path}:{item.line}: " if item.path and item.line else \
+            (f"{item.path}: " if item.path else "")
+        raise LxczError(f"{where}{item.key} is not supported by lxcz yet")
+
+
+def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
+              options: Dict[str, Any]) -> Spec:
+    cfg = c.config
+    check_applied(cfg)
+    if useinit:
+        if not cmd:
+            ecmd = cfg.get("lxc.execute.cmd")
+            cmd = ecmd.split() if ecmd else []
+        if not cmd:
+            raise LxczError("no command given to execute")
+    elif not cmd:
+        icmd = cfg.get("lxc.init.cmd")
+        cmd = str(icmd).split() if icmd else ["/sbin/init"]
+    spec = Spec(name=c.name, lxcpath=c.config_path,
+                config_file=getattr(cfg, "path", None) or c.config_file_name,
+                cmd=list(cmd), useinit=useinit, prog=prog, cfg=cfg)
+    from lxcz.runtime.rootfs import rootfs_source
+
+    kind, path = rootfs_source(cfg.get("lxc.rootfs.path"))
+    if path:
+        if kind != "dir":
+            raise LxczError(f"rootfs backing store '{kind}' is not supported by lxcz yet")
+        if not os.path.isdir(path):
+            raise LxczError(f"rootfs '{path}' does not exist or is not a directory")
+        spec.rootfs = os.path.realpath(path)
+        mnt = cfg.get("lxc.rootfs.mount")
+        spec.rootfs_mount = os.path.realpath(mnt) if mnt and os.path.isdir(mnt) \
+            else spec.rootfs
+        from lxcz.runtime.rootfs import parse_options
+
+        flags, _prop, data, _lxc = parse_options(str(cfg.get("lxc.rootfs.options") or ""))
+        if data:
+            raise LxczError(f"lxc.rootfs.options: unsupported option '{data[0]}' for a "
+                            "dir rootfs")
+        spec.rootfs_flags = flags
+    spec.hostname = str(cfg.get("lxc.uts.name") or "")
+    spec.autodev = bool(_int(cfg.get("lxc.autodev"), 1))
+    spec.mount_auto = _words(cfg.get_list("lxc.mount.auto"))
+    spec.mount_entries = [str(x) for x in cfg.get_list("lxc.mount.entry")]
+    spec.fstab = str(cfg.get("lxc.mount.fstab") or "")
+    spec.tty_max = _int(cfg.get("lxc.tty.max"), 0)
+    spec.tty_dir = str(cfg.get("lxc.tty.dir") or "")
+    spec.pty_max = _int(cfg.get("lxc.pty.max"), 0)
+    spec.console = str(cfg.get("lxc.console.path") or "")
+    spec.console_log = str(cfg.get("lxc.console.logfile") or "")
+    if options.get("console"):
+        spec.console = options["console"]
+    if options.get("console_log"):
+        spec.console_log = options["console_log"]
+    env = {"container": "lxc"}
+    env.update(_environment(cfg.get_list("lxc.environment")))
+    env.setdefault("PATH", DEFAULT_PATH)
+    if useinit and "TERM" in os.environ:
+        env.setdefault("TERM", os.environ["TERM"])
+    spec.env = env
+    spec.uid = _int(options.get("uid"), _int(cfg.get("lxc.init.uid"), 0))
+    spec.gid = _int(options.get("gid"), _int(cfg.get("lxc.init.gid"), 0))
+    spec.groups = [_int(g) for g in _words(cfg.get_list("lxc.init.groups"))]
+    spec.cwd = str(cfg.get("lxc.init.cwd") or "/")
+    for h in hooks.TYPES:
+        spec.hooks[h] = [str(x) for x in cfg.get_list("lxc.hook." + h)]
+    spec.hook_version = _int(cfg.get("lxc.hook.version"), 0)
+    spec.halt_signal = _signum(cfg.get("lxc.signal.halt"), signal.SIGPWR)
+    spec.reboot_signal = _signum(cfg.get("lxc.signal.reboot"), signal.SIGINT)
+    spec.stop_signal = _signum(cfg.get("lxc.signal.stop"), signal.SIGKILL)
+    spec.pdeath_signal = _signum(cfg.get("lxc.monitor.signal.pdeath"), signal.SIGKILL)
+    spec.clone = namespaces(cfg, options)
+    security(spec, cfg)
+    spec.networks = list(cfg.networks())
+    if any(n.get("type") == "none" for n in spec.networks):
+        # lxc.net.N.type = none: the container shares the host's network namespace
+        spec.clone = [n for n in spec.clone if n != "net"]
+        spec.networks = []
+    elif "net" not in spec.clone or "net" in options.get("share", {}):
+        spec.networks = []
+    if spec.networks:
+        from lxcz.net import netdev
+
+        netdev.validate(spec.networks)
+    share = dict(cfg.prefixed("lxc.namespace.share."))
+    for ns, target in (options.get("share") or {}).items():
+        share[ns] = target
+    spec.share = {ns: resolve_share(ns, t, c.config_path) for ns, t in share.items()}
+    spec.cgroup_v1 = dict(cfg.prefixed("lxc.cgroup."))
+    for k in ("dir", "dir.monitor", "dir.monitor.pivot", "dir.container",
+              "dir.container.inner", "relative"):
+        spec.cgroup_v1.pop(k, None)
+    spec.cgroup_v2 = dict(cfg.prefixed("lxc.cgroup2."))
+    pattern = cfg.get("lxc.cgroup.dir")
+    spec.cgroup_pattern = str(pattern) if pattern else None
+    spec.daemonize = bool(options.get("daemonize", True))
+    spec.pidfile = options.get("pidfile") or ""
+    spec.foreground_console = not spec.daemonize and not useinit
+    lvl = cfg.get("lxc.log.level")
+    spec.log_level = str(lvl) if lvl is not None else "ERROR"
+    return spec
+
+
+def security(spec: Spec, cfg: Any) -> None:
+    """Capabilities, seccomp, AppArmor and no_new_privs, all checked and compiled here in
+    the parent so the child only has to apply them (lxcz.security)."""
+    drop = [str(x) for x in cfg.get_list("lxc.cap.drop")]
+    keep = [str(x) for x in cfg.get_list("lxc.cap.keep")]
+    if drop or keep:
+        from lxcz.security import caps
+
+        spec.cap_keep = caps.resolve(drop, keep)
+    profile = cfg.get("lxc.seccomp.profile")
+    if profile:
+        from lxcz.security import seccomp_bpf, seccomp_policy
+
+        warnings: List[str] = []
+        policy = seccomp_policy.load_policy(str(profile))
+        spec.seccomp_prog = seccomp_bpf.compile_policy(policy, warnings=warnings)
+        for w in warnings:
+            log.warning("%s", w)
+        spec.seccomp_nesting = bool(_int(cfg.get("lxc.seccomp.allow_nesting"), 0))
+    aa = cfg.get("lxc.apparmor.profile")
+    aa_incomplete = bool(_int(cfg.get("lxc.apparmor.allow_incomplete"), 0))
+    from lxcz.security import apparmor
+
+    if aa is not None or apparmor.enabled():
+        spec.aa_label = apparmor.prepare(None if aa is None else str(aa), aa_incomplete)
+    spec.no_new_privs = bool(_int(cfg.get("lxc.no_new_privs"), 0))
+
+
+def namespaces(cfg: Any, options: Dict[str, Any]) -> List[str]:
+    clone = _words(cfg.get_list("lxc.namespace.clone"))
+    keep = set(_words(cfg.get_list("lxc.namespace.keep")))
+    chosen = clone or list(DEFAULT_NS)
+    for n in chosen + list(keep):
+        if n not in calls.NAMESPACES:
+            raise LxczError(f"unknown namespace '{n}'")
+    if "user" in chosen:
+        raise LxczError("user namespaces (lxc.idmap) are not supported by lxcz yet")
+    if not os.path.exists("/proc/self/ns/cgroup") and "cgroup" in chosen:
+        chosen.remove("cgroup")
+    return [n for n in NS_ORDER if n in chosen and n not in keep]
+
+
+def resolve_share(ns: str, target: str, lxcpath: str) -> str:
+    """/proc/PID/ns/NS path to join for lxc.namespace.share.NS (a pid or a container)."""
+    if ns not in calls.NAMESPACES:
+        raise LxczError(f"cannot share unknown namespace '{ns}'")
+    if target.isdigit():
+        pid = int(target)
+    else:
+        from lxcz.runtime import client
+
+        class _C:
+            pass
+
+        other = _C()
+        other.name = target
+        other.config_path = lxcpath
+        pid = client.get_init_pid(other)
+        if pid <= 0:
+            raise LxczError(f"cannot share the {ns} namespace of '{target}': not running")
+    nsname = "mnt" if ns == "mnt" else ns
+    path = f"/proc/{pid}/ns/{nsname}"
+    if not os.path.exists(path):
+        raise LxczError(f"cannot share the {ns} namespace of pid {pid}: no such process")
+    return path
+
+
+# -- the command socket ----------------------------------------------------------------
+def bind_command_socket(lxcpath: str, name: str) -> socket.socket:
+    """Bind NAME's abstract command socket; AlreadyRunning if another monitor holds it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(paths.abstract(paths.command_socket(lxcpath, name)))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise AlreadyRunning("Container is already running", exit_code=0) from None
+        raise LxczError(f"cannot create the command socket: {err.strerror}") from None
+    sock.listen(16)
+    return sock
+
+
+# -- entry point -------------------------------------------------------------------------
+def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
+          prog: str = "lxc-start", **options: Any) -> int:
+    """Start container c. Foreground: returns the container's exit code once it ends.
+    Daemonized: returns 0 once the container is RUNNING. Raises LxczError on failure."""
+    from lxcz.runtime.lock import container_lock
+
+    options["daemonize"] = daemonize
+    with container_lock(c.config_path, c.name):
+        spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
+        sock = bind_command_socket(spec.lxcpath, spec.name)
+    _container_log(spec)
+    if not daemonize:
+        if options.get("close_fds"):
+            from lxcz.runtime.init import close_host_fds
+
+            close_host_fds((0, 1, 2, sock.fileno()) + _log_fds())
+        mon = Monitor(spec, sock, report_fd=-1)
+        return mon.run()
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(rfd)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            os.chdir("/")
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            if null > 2:
+                os.close(null)
+            _drop_stderr_logging()
+            from lxcz.runtime.init import close_host_fds
+
+            # --daemon implies --close-all-fds: keep only what the monitor uses
+            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _log_fds())
+            mon = Monitor(spec, sock, report_fd=wfd)
+            code = mon.run()
+        except BaseException:  # noqa: BLE001 - a daemon must never unwind into the tool
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    sock.close()
+    os.waitpid(pid, 0)
+    data = b""
+    while True:
+        chunk = os.read(rfd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    if not data:
+        raise LxczError("the monitor exited before the container started")
+    msg = json.loads(data.decode())
+    if msg.get("error"):
+        raise LxczError(msg["error"])
+    return 0
+
+
+def _container_log(spec: Spec) -> None:
+    """lxc.log.file / lxc.log.level: the container's own log, in LXC's layout."""
+    cfg = spec.cfg
+    path = cfg.get("lxc.log.file") if cfg is not None else None
+    if not path:
+        return
+    level_name = str(cfg.get("lxc.log.level") or "ERROR")
+    if log.real is None:
+        try:
+            lxlog.setup(spec.prog, spec.name, str(path), level_name, log.quiet)
+        except (OSError, ValueError) as err:
+            raise LxczError(f"lxc.log.file: cannot open '{path}': {err}") from None
+        return
+    import logging
+
+    level = lxlog.parse_priority(level_name)
+    try:
+        handler = logging.FileHandler(str(path))
+    except OSError as err:
+        raise LxczError(f"lxc.log.file: cannot open '{path}': {err.strerror}") from None
+    handler.setFormatter(lxlog._file_formatter(logging, spec.prog, spec.name))
+    handler.setLevel(level)
+    log.real.addHandler(handler)
+    log.real.setLevel(min(log.real.level or level, level))
+
+
+def _log_fds() -> Tuple[int, ...]:
+    fds = []
+    for h in log.handlers:
+        stream = getattr(h, "stream", None)
+        try:
+            fds.append(stream.fileno())  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            pass
+    return tuple(fds)
+
+
+def _drop_stderr_logging() -> None:
+    log.drop_console()
+
+
+# -- the monitor --------------------------------------------------------------------------
+class Monitor:
+    """Owns one container's lifetime; see the module docstring."""
+
+    def __init__(self, spec: Spec, sock: socket.socket, report_fd: int) -> None:
+        self.spec = spec
+        self.sock = sock
+        self.report_fd = report_fd
+        self.state = "STOPPED"
+        self.init_pid = -1
+        self.status: Optional[int] = None
+        self.cgroup: Any = None
+        self.mon_cgroup: Any = None
+        self.orig_cgroups: Dict[str, str] = {}
+        self.listeners: List[Any] = []     # channels with state_listen
+        self.waiters: List[Any] = []       # channels closed when the monitor ends
+        self.clients: Dict[int, Any] = {}
+        self.console: Any = None
+        self.ttys: List[Any] = []
+        self.tty_busy: Dict[int, int] = {}
+        self.reboot_requested = False
+        self.stopping = False
+        self.sig_r = self.sig_w = -1
+        self.pending: List[int] = []
+        self.console_buf = bytearray()
+        self.console_log_fd = -1
+        self.proxies: Dict[int, Tuple[int, int]] = {}
+        self.fg_in = -1
+        self.fg_saved_tty: Any = None
+        self.sel: Any = None
+        self.sync: Any = None
+        self.net_state: Any = None
+
+    # -- state -------------------------------------------------------------------------
+    def set_state(self, state: str) -> None:
+        self.state = state
+        log.info("'%s' changed state to [%s]", self.spec.name, state)
+        for ch in list(self.listeners):
+            try:
+                ch.send({"state": state})
+            except OSError:
+                self._drop(ch)
+        try:
+            events.broadcast(self.spec.lxcpath, self.spec.name, state)
+        except OSError:
+            pass
+
+    def current_state(self) -> str:
+        if self.state == "RUNNING" and self.cgroup is not None:
+            try:
+                fz = self.cgroup.state()
+                if fz in ("FROZEN", "FREEZING"):
+                    return fz
+            except LxczError:
+                pass
+        return self.state
+
+    def report(self, error: Optional[str]) -> None:
+        if self.report_fd >= 0:
+            try:
+                os.write(self.report_fd, json.dumps({"error": error}).encode())
+            except OSError:
+                pass
+            os.close(self.report_fd)
+            self.report_fd = -1
+
+    # -- main --------------------------------------------------------------------------
+    def run(self) -> int:
+        self._setup_signals()
+        try:
+            calls.set_child_subreaper()
+        except OSError:
+            pass
+        code = 1
+        try:
+            while True:
+                try:
+                    self.startup()
+                except Exception as err:  # noqa: BLE001 - every failure aborts cleanly
+                    if not isinstance(err, LxczError):
+                        log.debug("start failed", exc_info=True)
+                    message = _message(err)
+                    self.set_state("ABORTING")
+                    self.teardown(aborted=True)
+                    self.report(message)
+                    self.set_state("STOPPED")
+                    if self.spec.daemonize:
+                        return 1
+                    if isinstance(err, LxczError):
+                        raise
+                    raise LxczError(message) from None
+                self.report(None)
+                self.attach_monitor()
+                if self.spec.daemonize:
+                    _trim_memory()
+                self.loop()
+                code = self.exit_code()
+                rebooting = self.rebooting()
+                self.set_state("STOPPING")
+                self.teardown(aborted=False, reboot=rebooting)
+                if not rebooting:
+                    break
+                self.reboot_requested = False
+                self.stopping = False
+                self.status = None
+            self.set_state("STOPPED")
+            return code
+        finally:
+            self._restore_tty()
+            self._close_all()
+            # after the socket is closed: waiters are released before the (slow) cgroup
+            # migration; a new start meanwhile simply gets lxc.monitor.NAME-1
+            self._leave_monitor_cgroup()
+
+    def exit_code(self) -> int:
+        if self.status is None:
+            return 1
+        if os.WIFSIGNALED(self.status):
+            return 128 + os.WTERMSIG(self.status)
+        return os.WEXITSTATUS(self.status)
+
+    def rebooting(self) -> bool:
+        if self.stopping or self.spec.useinit:
+            return False
+        if self.reboot_requested:
+            return True
+        st = self.status
+        return st is not None and os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGHUP
+
+    def _setup_signals(self) -> None:
+        self.sig_r, self.sig_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        signal.set_wakeup_fd(self.sig_w)
+
+        def handler(sig: int, _frame: object) -> None:
+            self.pending.append(sig)
+
+        for sig in FORWARDED + (signal.SIGCHLD,):
+            signal.signal(sig, handler)
+
+    def hook_env(self) -> Dict[str, str]:
+        s = self.spec
+        env = hooks.base_env(s.name, s.config_file, s.rootfs, s.rootfs_mount,
+                             s.console if s.console not in ("", "none") else "",
+                             s.console_log, s.log_level)
+        if self.init_pid > 0:
+            env["LXC_PID"] = str(self.init_pid)
+        return env
+
+    def run_hooks(self, kind: str, extra_env: Optional[Dict[str, str]] = None) -> None:
+        hs = self.spec.hooks.get(kind) or []
+        if hs:
+            env = self.hook_env()
+            env.update(extra_env or {})
+            hooks.run(hs, kind, self.spec.name, env, self.spec.hook_version)
+
+    # -- start -------------------------------------------------------------------------
+    def startup(self) -> None:
+        s = self.spec
+        self.set_state("STARTING")
+        self.setup_cgroups()
+        self.run_hooks("pre-start")
+        self.setup_terminals()
+        self.spawn()
+        if s.pidfile:
+            try:
+                with open(s.pidfile, "w") as f:
+                    f.write(f"{self.init_pid}\n")
+            except OSError as err:
+                raise LxczError(f"cannot write pid file '{s.pidfile}': {err.strerror}"
+                                ) from None
+        self.set_state("RUNNING")
+        try:
+            self.run_hooks("start-host")
+        except LxczError:
+            self.kill_container()
+            raise
+
+    def setup_cgroups(self) -> None:
+        try:
+            from lxcz.cgroups import get_manager
+
+            mgr = get_manager()
+        except (ImportError, LxczError) as err:
+            log.warning("no cgroups for the container: %s", err)
+            return
+        s = self.spec
+        if self.mon_cgroup is not None:  # a reboot: the monitor keeps its cgroup
+            self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
+            self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
+            return
+        # leftovers of a monitor killed with SIGKILL: empty cgroups with our names
+        for kind in ("payload", "monitor"):
+            old = mgr.find(s.name, kind=kind, pattern=s.cgroup_pattern)
+            if old is not None and not old.all_pids():
+                try:
+                    old.destroy()
+                except LxczError:
+                    pass
+        try:
+            self.orig_cgroups = mgr.cgroup_of(os.getpid())
+        except OSError:
+            self.orig_cgroups = {}
+        if s.daemonize:
+            # attached once RUNNING is reported: the cgroup v1 migration waits for an RCU
+            # grace period, better spent after the start than before it
+            self.mon_cgroup = mgr.create(s.name, kind="monitor", pattern=s.cgroup_pattern)
+        self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
+        self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
+
+    def attach_monitor(self) -> None:
+        if self.mon_cgroup is not None and not getattr(self, "_mon_attached", False):
+            try:
+                self.mon_cgroup.attach(os.getpid())
+                self._mon_attached = True
+            except LxczError as err:
+                log.warning("%s", err)
+
+    def setup_terminals(self) -> None:
+        from lxcz.runtime import dev
+
+        s = self.spec
+        if s.useinit:
+            return
+        if s.console == "":
+            self.console = dev.Pty()
+            if s.console_log:
+                try:
+                    self.console_log_fd = os.open(
+                        s.console_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                        0o600)
+                except OSError as err:
+                    raise LxczError(f"cannot open console log '{s.console_log}': "
+                                    f"{err.strerror}") from None
+        self.ttys = dev.allocate(s.tty_max)
+
+    def spawn(self) -> None:
+        s = self.spec
+        # the child pivots into the container: everything it runs is imported now
+        import fcntl  # noqa: F401
+        import termios  # noqa: F401
+
+        from lxcz.runtime import dev, init, rootfs  # noqa: F401
+
+        if s.cap_keep is not None:
+            from lxcz.security import caps
+            from lxcz.sys import capabilities
+
+            caps.last_cap()  # cached now: the container may have no /proc/sys
+            capabilities._structs()
+        if s.seccomp_prog or s.no_new_privs:
+            from lxcz.sys import arch, seccomp
+
+            arch.syscall_number("seccomp")
+            seccomp._lib()  # loads libc (and ctypes.util) before the pivot
+        if s.aa_label:
+            from lxcz.security import apparmor  # noqa: F401
+
+        if any(s.hooks.get(h) for h in ("pre-mount", "mount", "autodev", "start")):
+            import shlex  # noqa: F401
+            import subprocess  # noqa: F401
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for x in (parent, child):
+            os.set_inheritable(x.fileno(), False)
+        newpid = "pid" in s.clone and "pid" not in s.share
+        oldns = -1
+        if newpid:
+            oldns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            calls.unshare(calls.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except OSError:
+            if newpid:
+                calls.setns(oldns, calls.CLONE_NEWPID)
+                os.close(oldns)
+            raise
+        if pid == 0:
+            parent.close()
+            code = 1
+            try:
+                code = Child(s, child, self).run()
+            except BaseException as err:  # noqa: BLE001 - report, never unwind
+                _send(child, {"error": _message(err)})
+            finally:
+                os._exit(code)
+        if newpid:
+            calls.setns(oldns, calls.CLONE_NEWPID)
+            os.close(oldns)
+        child.close()
+        self.init_pid = pid
+        self.sync = parent
+        try:
+            if self.cgroup is not None:
+                self.cgroup.attach(pid)
+            _send(parent, {"go": True})
+            while True:
+                msg = _recv(parent)
+                if msg is None:
+                    # exec closed the channel (lxc-start) or the child died
+                    self._reap_now()
+                    if self.status is not None:
+                        raise LxczError(f"the container's init exited at once "
+                                        f"(status {self.exit_code()})")
+                    break
+                if "error" in msg:
+                    raise LxczError(msg["error"])
+                if msg.get("unshared"):
+                    self.setup_network(pid)
+                    _send(parent, {"go": True})
+                    continue
+                if msg.get("ready"):
+                    if s.useinit:
+                        break
+                    continue
+                if "hook" in msg:
+                    try:
+                        self.run_hooks(msg["hook"], msg.get("env"))
+                        _send(parent, {"ok": True})
+                    except LxczError as err:
+                        _send(parent, {"error": str(err)})
+                        raise
+        except BaseException:
+            self.kill_container()
+            raise
+        finally:
+            parent.close()
+        for t in self.ttys:
+            t.close_slave()
+        if self.console is not None:
+            self.console.close_slave()
+
+    def setup_network(self, pid: int) -> None:
+        """Host side of lxc.net.*: make the interfaces, move them into init's netns,
+        configure them, run script.up."""
+        from lxcz.net import netdev
+
+        s = self.spec
+        self.net_state = netdev.prepare(s.name, s.networks, pid)
+        netdev.configure(self.net_state)
+        made = {m.index: m for m in self.net_state.made}
+        for net in s.networks:
+            if net.get("script.up"):
+                netdev.run_script(net["script.up"], s.name, s.config_file, net,
+                                  made.get(net.get("index", 0)), "up")
+
+    def teardown_network(self) -> None:
+        if self.net_state is None:
+            return
+        from lxcz.net import netdev
+
+        s = self.spec
+        made = {m.index: m for m in self.net_state.made}
+        for net in s.networks:
+            if net.get("script.down"):
+                try:
+                    netdev.run_script(net["script.down"], s.name, s.config_file, net,
+                                      made.get(net.get("index", 0)), "down")
+                except LxczError as err:
+                    log.error("%s", err)
+        netdev.teardown(self.net_state)
+        self.net_state = None
+
+    def _reap_now(self) -> None:
+        if self.status is not None or self.init_pid <= 0:
+            return
+        try:
+            pid, st = os.waitpid(self.init_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == self.init_pid:
+            self.status = st
+
+    def kill_container(self) -> None:
+        """SIGKILL everything in the container and reap init."""
+        if self.init_pid > 0 and self.status is None:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if self.cgroup is not None:
+                try:
+                    self.cgroup.kill_all(signal.SIGKILL)
+                except LxczError as err:
+                    log.warning("%s", err)
+            try:
+                _, self.status = os.waitpid(self.init_pid, 0)
+            except ChildProcessError:
+                self.status = self.status or 0
+
+    def teardown(self, aborted: bool, reboot: bool = False) -> None:
+        """After init is gone (or the start failed): stop hooks, cgroups, terminals."""
+        self.kill_container()
+        self.teardown_network()
+        target = "reboot" if reboot else "stop"
+        if not aborted:
+            try:
+                self.run_hooks("stop", {"LXC_TARGET": target})
+            except LxczError as err:
+                log.error("%s", err)
+        if self.cgroup is not None:
+            try:
+                self.cgroup.kill_all(signal.SIGKILL)
+                self.cgroup.destroy()
+            except LxczError as err:
+                log.error("%s", err)
+            self.cgroup = None
+        for t in self.ttys:
+            t.close_slave()
+            try:
+                os.close(t.master)
+            except OSError:
+                pass
+        self.ttys = []
+        if self.console is not None:
+            self.console.close_slave()
+            try:
+                os.close(self.console.master)
+            except OSError:
+                pass
+            self.console = None
+        for a, b in self.proxies.values():
+            for fd in (a, b):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.proxies = {}
+        self.init_pid = -1
+        try:
+            self.run_hooks("post-stop", {"LXC_TARGET": target})
+        except LxczError as err:
+            log.error("%s", err)
+        if self.spec.pidfile and not reboot:
+            try:
+                os.unlink(self.spec.pidfile)
+            except OSError:
+                pass
+
+    def _leave_monitor_cgroup(self) -> None:
+        if self.mon_cgroup is None:
+            return
+        for path in self.orig_cgroups.values():
+            try:
+                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+            except OSError:
+                pass
+        try:
+            self.mon_cgroup.destroy()
+        except LxczError:
+            try:
+                self.mon_cgroup.leave()
+                self.mon_cgroup.destroy()
+            except LxczError as err:
+                log.error("%s", err)
+        self.mon_cgroup = None
+
+    # -- running -------------------------------------------------------------------------
+    def loop(self) -> None:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        self.sel = sel
+        sel.register(self.sock, selectors.EVENT_READ, "accept")
+        sel.register(self.sig_r, selectors.EVENT_READ, "signal")
+        if self.console is not None:
+            sel.register(self.console.master, selectors.EVENT_READ, "console")
+            if self.spec.foreground_console:
+                self._foreground_console(sel)
+        for ch in self.clients.values():
+            sel.register(ch.sock, selectors.EVENT_READ, ch)
+        self._handle_signals()
+        try:
+            while self.status is None:
+                try:
+                    self._iterate(sel)
+                except Exception:  # noqa: BLE001 - the monitor must outlive its bugs
+                    log.error("monitor error", exc_info=True)
+                    time.sleep(0.01)
+        finally:
+            if self.console is not None:
+                self._console_output(final=True)
+            sel.close()
+
+    def _iterate(self, sel: Any) -> None:
+        for key, _ev in sel.select(1.0):
+            what = key.data
+            if what == "accept":
+                self._accept(sel)
+            elif what == "signal":
+                try:
+                    while os.read(self.sig_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif what == "console":
+                self._console_output()
+            elif what == "stdin":
+                self._stdin_input(sel)
+            elif isinstance(what, tuple):
+                self._proxy(what, sel)
+            else:
+                self._client(what, sel)
+        self._handle_signals()
+        if self.status is None:
+            self._reap_now()
+
+    def _handle_signals(self) -> None:
+        while self.pending:
+            sig = self.pending.pop(0)
+            if sig == signal.SIGCHLD:
+                self._reap_now()
+                continue
+            if sig == signal.SIGWINCH and self.spec.foreground_console:
+                self._winsize()
+                continue
+            if self.init_pid > 0 and self.status is None:
+                try:
+                    os.kill(self.init_pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def _accept(self, sel: Any) -> None:
+        import selectors
+
+        from lxcz.runtime.proto import Channel
+
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if uid not in (0, os.geteuid()):
+            conn.close()
+            return
+        conn.setblocking(True)
+        conn.settimeout(5)
+        ch = Channel(conn)
+        self.clients[conn.fileno()] = ch
+        sel.register(conn, selectors.EVENT_READ, ch)
+
+    def _drop(self, ch: Any) -> None:
+        try:
+            self.sel.unregister(ch.sock)
+        except (KeyError, ValueError, AttributeError):
+            pass
+        self.clients.pop(ch.fileno(), None)
+        for lst in (self.listeners, self.waiters):
+            if ch in lst:
+                lst.remove(ch)
+        ch.close()
+
+    def _client(self, ch: Any, sel: Any) -> None:
+        try:
+            if not ch.feed():
+                self._drop(ch)
+                return
+            while True:
+                msg = ch.pop()
+                if msg is None:
+                    break
+                self._command(ch, msg)
+        except (OSError, ValueError):
+            self._drop(ch)
+
+    def _command(self, ch: Any, msg: Dict[str, Any]) -> None:
+        cmd = msg.get("cmd")
+        s = self.spec
+        try:
+            if cmd == "get_state":
+                ch.send({"state": self.current_state()})
+            elif cmd == "get_init_pid":
+                ch.send({"pid": self.init_pid})
+            elif cmd == "get_info":
+                ch.send({"state": self.current_state(), "pid": self.init_pid,
+                         "name": s.name, "lxcpath": s.lxcpath,
+                         "config_file": s.config_file,
+                         "cgroup": dict(self.cgroup.paths) if self.cgroup else {},
+                         "ttys": s.tty_max})
+            elif cmd == "get_cgroup_paths":
+                ch.send({"paths": dict(self.cgroup.paths) if self.cgroup else {}})
+            elif cmd == "get_config_item":
+                ch.send({"value": self._config_item(str(msg.get("key", "")))})
+            elif cmd == "signal":
+                self._signal_init(int(msg.get("sig", s.halt_signal)))
+                ch.send({"ok": True})
+            elif cmd == "shutdown":
+                self._signal_init(s.halt_signal)
+                ch.send({"ok": True})
+            elif cmd == "stop":
+                self.stopping = True
+                ch.send({"ok": True})
+                self.waiters.append(ch)
+                self._stop_now()
+            elif cmd == "reboot":
+                self.reboot_requested = True
+                self._signal_init(s.reboot_signal)
+                ch.send({"ok": True})
+            elif cmd == "state_listen":
+                ch.send({"state": self.current_state()})
+                self.listeners.append(ch)
+            elif cmd == "notify_state":
+                self.set_state_event(str(msg.get("state", "")))
+                ch.send({"ok": True})
+            elif cmd == "get_console":
+                self._get_console(ch, int(msg.get("ttynum", -1)))
+            else:
+                ch.send({"error": f"unknown command '{cmd}'"})
+        except LxczError as err:
+            ch.send({"error": str(err)})
+
+    def set_state_event(self, state: str) -> None:
+        for ch in list(self.listeners):
+            try:
+                ch.send({"state": state})
+            except OSError:
+                self._drop(ch)
+        events.broadcast(self.spec.lxcpath, self.spec.name, state)
+
+    def _config_item(self, key: str) -> str:
+        """The value the container runs with (including -s definitions)."""
+        cfg = self.spec.cfg
+        if cfg is None:
+            raise LxczError("no configuration loaded")
+        value = cfg.get_item(key)
+        return "" if value is None else str(value)
+
+    def _signal_init(self, sig: int) -> None:
+        if self.init_pid <= 0 or self.status is not None:
+            raise LxczError(f"{self.spec.name} has no init to signal")
+        try:
+            os.kill(self.init_pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _stop_now(self) -> None:
+        """SIGKILL init (the PID namespace goes with it); teardown empties the cgroup once
+        init is reaped (a zombie init would keep it busy)."""
+        if self.init_pid > 0 and self.status is None:
+            if self.cgroup is not None:
+                try:
+                    if self.cgroup.state() != "THAWED":
+                        self.cgroup.thaw()  # frozen tasks take a signal only once thawed
+                except LxczError as err:
+                    log.warning("%s", err)
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # -- terminals -------------------------------------------------------------------------
+    def _console_output(self, final: bool = False) -> None:
+        if self.console is None:
+            return
+        while True:
+            try:
+                data = os.read(self.console.master, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                if not final:
+                    try:
+                        self.sel.unregister(self.console.master)
+                    except (KeyError, ValueError):
+                        pass
+                return
+            if self.console_log_fd >= 0:
+                try:
+                    os.write(self.console_log_fd, data)
+                except OSError:
+                    pass
+            if self.spec.foreground_console:
+                try:
+                    _write_all(1, data)
+                except OSError:
+                    pass
+            for a, _b in self.proxies.values():
+                try:
+                    os.write(a, data)
+                except OSError:
+                    pass
+            self.console_buf += data
+            if len(self.console_buf) > 131072:
+                del self.console_buf[:-65536]
+            if final:
+                continue
+            return
+
+    def _foreground_console(self, sel: Any) -> None:
+        import selectors
+
+        os.set_blocking(self.console.master, False)
+        if os.isatty(0):
+            import termios
+            import tty
+
+            try:
+                self.fg_saved_tty = termios.tcgetattr(0)
+                tty.setraw(0)
+            except termios.error:
+                self.fg_saved_tty = None
+            self._winsize()
+        self.fg_in = 0
+        try:
+            sel.register(0, selectors.EVENT_READ, "stdin")
+        except (ValueError, OSError, PermissionError):
+            self.fg_in = -1
+
+    def _winsize(self) -> None:
+        if self.console is None or not os.isatty(0):
+            return
+        import fcntl
+        import termios
+
+        try:
+            ws = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.console.master, termios.TIOCSWINSZ, ws)
+        except OSError:
+            pass
+
+    def _stdin_input(self, sel: Any) -> None:
+        try:
+            data = os.read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(0)
+            self.fg_in = -1
+            return
+        try:
+            _write_all(self.console.master, data)
+        except OSError:
+            pass
+
+    def _restore_tty(self) -> None:
+        if self.fg_saved_tty is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(0, termios.TCSAFLUSH, self.fg_saved_tty)
+            except termios.error:
+                pass
+            self.fg_saved_tty = None
+
+    def _get_console(self, ch: Any, ttynum: int) -> None:
+        import selectors
+
+        if ttynum == 0 or (ttynum == -1 and not self.ttys):
+            if self.console is None:
+                raise LxczError("the container has no console")
+            # a fresh pty for the client; the monitor copies between it and the console
+            import pty
+
+            master, slave = pty.openpty()
+            os.set_blocking(slave, False)
+            os.set_blocking(self.console.master, False)
+            self.proxies[slave] = (slave, master)
+            self.sel.register(slave, selectors.EVENT_READ, (slave, master))
+            ch.send({"ttynum": 0}, [master])
+            os.close(master)
+            return
+        if ttynum == -1:
+            for i in range(1, len(self.ttys) + 1):
+                if not self._tty_in_use(i):
+                    ttynum = i
+                    break
+            else:
+                raise LxczError("no free tty")
+        if ttynum < 0 or ttynum > len(self.ttys):
+            raise LxczError(f"tty {ttynum} does not exist (lxc.tty.max = {len(self.ttys)})")
+        if self._tty_in_use(ttynum):
+            raise LxczError(f"tty {ttynum} is busy")
+        self.tty_busy[ttynum] = ch.fileno()
+        ch.send({"ttynum": ttynum}, [self.ttys[ttynum - 1].master])
+
+    def _tty_in_use(self, n: int) -> bool:
+        owner = self.tty_busy.get(n)
+        if owner is None:
+            return False
+        if owner in self.clients:
+            return True
+        del self.tty_busy[n]
+        return False
+
+    def _proxy(self, pair: Tuple[int, int], sel: Any) -> None:
+        slave, _master = pair
+        try:
+            data = os.read(slave, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            try:
+                sel.unregister(slave)
+            except (KeyError, ValueError):
+                pass
+            self.proxies.pop(slave, None)
+            os.close(slave)
+            return
+        try:
+            os.write(self.console.master, data)
+        except OSError:
+            pass
+
+    def _close_all(self) -> None:
+        for ch in list(self.clients.values()):
+            try:
+                ch.close()
+            except OSError:
+                pass
+        self.clients = {}
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.console_log_fd >= 0:
+            os.close(self.console_log_fd)
+            self.console_log_fd = -1
+        signal.set_wakeup_fd(-1)
+        for fd in (self.sig_r, self.sig_w):
+            if fd >= 0:
+                os.close(fd)
+        self.sig_r = self.sig_w = -1
+
+
+def _trim_memory() -> None:
+    """A daemon monitor lives as long as its container: give back what start-up used."""
+    import gc
+
+    gc.collect()
+    try:
+        calls.libc().malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        view = view[n:]
+
+
+def _send(sock: socket.socket, msg: Dict[str, Any]) -> None:
+    try:
+        sock.send(json.dumps(msg).encode())
+    except OSError:
+        pass
+
+
+def _recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
+    while True:
+        try:
+            data = sock.recv(65536)
+        except InterruptedError:
+            continue
+        except ConnectionResetError:
+            return None
+        if not data:
+            return None
+        return json.loads(data.decode())
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, LxczError):
+        return str(err)
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}" if not err.filename else \
+            f"{err.filename}: {err.strerror}"
+    return f"internal error: {type(err).__name__}: {err}"
+
+
+# -- the child that becomes init ---------------------------------------------------------------
+class Child:
+    """Runs in the forked child: namespaces, filesystem, then exec or the PID-1 init."""
+
+    def __init__(self, spec: Spec, sync: socket.socket, monitor: Monitor) -> None:
+        self.spec = spec
+        self.sync = sync
+        self.monitor = monitor
+
+    def hook(self, kind: str, env: Optional[Dict[str, str]] = None) -> None:
+        """Run a hook in this (the container's) mount namespace."""
+        hs = self.spec.hooks.get(kind) or []
+        if hs:
+            full = self.monitor.hook_env()
+            full["LXC_PID"] = str(os.getpid())
+            full.update(env or {})
+            hooks.run(hs, kind, self.spec.name, full, self.spec.hook_version)
+
+    def run(self) -> int:
+        s = self.spec
+        signal.set_wakeup_fd(-1)
+        for sig in FORWARDED + (signal.SIGCHLD,):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores both at start-up
+        calls.set_dumpable(False)
+        try:
+            calls.set_pdeathsig(s.pdeath_signal)
+        except OSError:
+            pass
+        msg = _recv(self.sync)
+        if not msg or not msg.get("go"):
+            return 1
+        flags = 0
+        for ns in s.clone:
+            if ns != "pid" and ns not in s.share:
+                flags |= calls.NAMESPACES[ns]
+        for ns, path in s.share.items():
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                calls.setns(fd, 0)
+            except OSError as err:
+                raise LxczError(f"cannot join the {ns} namespace {path}: "
+                                f"{os.strerror(err.errno or 0)}") from None
+            finally:
+                os.close(fd)
+        if flags:
+            try:
+                calls.unshare(flags)
+            except OSError as err:
+                raise LxczError(f"cannot create namespaces: {os.strerror(err.errno or 0)}"
+                                ) from None
+        if s.networks:
+            _send(self.sync, {"unshared": True})
+            msg = _recv(self.sync)
+            if not msg or not msg.get("go"):
+                return 1
+        if flags & calls.CLONE_NEWUTS and s.hostname:
+            calls.sethostname(s.hostname)
+        newns = bool(flags & calls.CLONE_NEWNS)
+        if newns:
+            calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC, None)
+        self.hook("pre-mount")
+        if s.rootfs and newns:
+            self.setup_rootfs()
+        elif s.rootfs:
+            raise LxczError("a rootfs needs a new mount namespace (lxc.namespace.keep mnt)")
+        self.setup_stdio()
+        from lxcz.runtime.init import close_host_fds
+
+        close_host_fds((0, 1, 2, self.sync.fileno()))
+        env = dict(s.env)
+        os.environ.clear()
+        os.environ.update(env)
+        self.hook("start")
+        self.confine()
+        self.drop_ids()
+        if s.useinit:
+            _send(self.sync, {"ready": True})
+            self.sync.close()
+            from lxcz.runtime import init
+
+            return init.run(s.cmd, env, s.prog, s.name)
+        _send(self.sync, {"ready": True})
+        try:
+            os.execvpe(s.cmd[0], s.cmd, env)
+        except OSError as err:
+            raise LxczError(f"cannot run '{s.cmd[0]}' in the container: "
+                            f"{os.strerror(err.errno or 0)}") from None
+        return 1
+
+    def setup_rootfs(self) -> None:
+        from lxcz.runtime import dev, rootfs
+
+        s = self.spec
+        try:
+            calls.mount(s.rootfs, s.rootfs_mount, None, calls.MS_BIND | calls.MS_REC, None)
+        except OSError as err:
+            raise LxczError(f"cannot mount the rootfs {s.rootfs}: "
+                            f"{os.strerror(err.errno or 0)}") from None
+        rootfd = os.open(s.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            rootfs.mount_auto(s.mount_auto, rootfd, "net" in s.clone)
+            if s.fstab:
+                for line in rootfs.fstab_lines(s.fstab):
+                    rootfs.mount_entry(line, rootfd, s.rootfs, s.rootfs_mount,
+                                       "lxc.mount.fstab")
+            for line in s.mount_entries:
+                rootfs.mount_entry(line, rootfd, s.rootfs, s.rootfs_mount)
+            self.hook("mount")
+            if s.autodev:
+                dev.autodev(rootfd)
+            if s.autodev or s.pty_max or s.tty_max or self.monitor.console is not None:
+                dev.devpts(rootfd, s.pty_max)
+            con = self.monitor.console
+            console_dev = con.slave_path if con is not None else (
+                s.console if s.console not in ("", "none") and not s.useinit else "")
+            if console_dev:
+                if s.tty_dir:
+                    dev.bind_tty(rootfd, console_dev, "console", s.tty_dir)
+                dev.bind_tty(rootfd, console_dev, "console")
+            for i, t in enumerate(self.monitor.ttys, 1):
+                dev.bind_tty(rootfd, t.slave_path, f"tty{i}", s.tty_dir, link=True)
+            if s.autodev:
+                self.hook("autodev")
+            if s.rootfs_flags & calls.MS_RDONLY:
+                calls.mount(None, s.rootfs_mount, None,
+                            calls.MS_REMOUNT | calls.MS_BIND | calls.MS_RDONLY, None)
+        finally:
+            os.close(rootfd)
+        rootfs.pivot(s.rootfs_mount)
+        try:
+            os.chdir(s.cwd or "/")
+        except OSError:
+            os.chdir("/")
+
+    def setup_stdio(self) -> None:
+        con = self.monitor.console
+        s = self.spec
+        if s.useinit:
+            return
+        if con is not None:
+            os.setsid()
+            import fcntl
+            import termios
+
+            for fd in (0, 1, 2):
+                os.dup2(con.slave, fd)
+            try:
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            except OSError:
+                pass
+        elif s.daemonize:
+            null = os.open(os.devnull, os.O_RDWR) if os.path.exists(os.devnull) else -1
+            if null >= 0:
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.close(null)
+
+    def confine(self) -> None:
+        """AppArmor label for the next exec, no_new_privs, the seccomp filter, then the
+        capability sets (loading a filter needs CAP_SYS_ADMIN or no_new_privs)."""
+        s = self.spec
+        if s.aa_label:
+            from lxcz.security import apparmor
+
+            apparmor.apply_at_exec(s.aa_label)
+        if s.no_new_privs:
+            from lxcz.sys import seccomp
+
+            seccomp.set_no_new_privs()
+        if s.seccomp_prog:
+            from lxcz.sys import seccomp
+
+            if seccomp.should_install(s.seccomp_nesting):
+                try:
+                    seccomp.install_filter(s.seccomp_prog)
+                except (OSError, ValueError) as err:
+                    raise LxczError(f"cannot load the seccomp filter: {err}") from None
+        if s.cap_keep is not None:
+            from lxcz.security import caps
+
+            try:
+                caps.apply(set(s.cap_keep))
+            except OSError as err:
+                raise LxczError(f"cannot drop capabilities: {os.strerror(err.errno or 0)}"
+                                ) from None
+
+    def drop_ids(self) -> None:
+        s = self.spec
+        if s.gid or s.uid or s.groups:
+            try:
+                os.setgroups(s.groups)
+                if s.gid:
+                    os.setgid(s.gid)
+                if s.uid:
+                    os.setuid(s.uid)
+            except OSError as err:
+                raise LxczError(f"cannot switch to uid {s.uid} gid {s.gid}: "
+                                f"{os.strerror(err.errno or 0)}") from None
+            try:
+                calls.set_pdeathsig(s.pdeath_signal)
+            except OSError:
+                pass
+        if s.cwd and s.cwd != "/":
+            try:
+                os.chdir(s.cwd)
+            except OSError as err:
+                raise LxczError(f"cannot change to the directory '{s.cwd}': "
+                                f"{os.strerror(err.errno or 0)}") from None
