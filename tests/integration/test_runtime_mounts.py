@@ -202,7 +202,11 @@ def test_hooks_environment_and_order(box):
 
 def test_failing_hook_aborts_and_post_stop_runs(box):
     marker = os.path.join(box["tmp"], "post-stop-ran")
-    r = sh(box, f"lxc.hook.pre-start = /bin/false\nlxc.hook.post-stop = touch {marker}\n",
+    hook = os.path.join(box["tmp"], "post-stop.sh")
+    with open(hook, "w") as f:  # hooks get NAME lxc TYPE appended: keep them out of cwd
+        f.write(f"#!/bin/sh\ntouch {marker}\n")
+    os.chmod(hook, 0o755)
+    r = sh(box, f"lxc.hook.pre-start = /bin/false\nlxc.hook.post-stop = {hook}\n",
            "echo should-not-run")
     assert r.returncode != 0
     assert "pre-start" in r.stderr and len(r.stderr.strip().splitlines()) == 1
