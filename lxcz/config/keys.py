@@ -75,7 +75,7 @@ _APPLIED_HOOKS = _hooks  # every hook type is run by lxcz.runtime
 ROWS: List[Key] = [
     Key("lxc.arch", V.arch, doc="architecture (personality) of the container", legacy=(),
         example="x86_64"),
-    Key("lxc.apparmor.profile", V.no_newline, doc="AppArmor profile (generated, unchanged, "
+    Key("lxc.apparmor.profile", V.no_newline, applied=True, doc="AppArmor profile (generated, unchanged, "
         "unconfined or a name)", legacy=("lxc.aa_profile",), example="unconfined"),
     Key("lxc.apparmor.allow_incomplete", _b, _pb, applied=True, doc="start even if the kernel lacks "
         "AppArmor mount features", legacy=("lxc.aa_allow_incomplete",), example="1"),
@@ -87,9 +87,9 @@ ROWS: List[Key] = [
         "device nodes", example="1"),
     Key("lxc.autodev.tmpfs.size", _u, _pi, doc="size of the /dev tmpfs in MB (default 500000 kB)",
         example="1"),
-    Key("lxc.cap.drop", V.capabilities, kind=WORDS, doc="capabilities to drop (names without "
+    Key("lxc.cap.drop", V.capabilities, kind=WORDS, applied=True, doc="capabilities to drop (names without "
         "CAP_)", example="sys_module mac_admin"),
-    Key("lxc.cap.keep", V.cap_keep, kind=WORDS, doc="capabilities to keep, all others are "
+    Key("lxc.cap.keep", V.cap_keep, kind=WORDS, applied=True, doc="capabilities to keep, all others are "
         "dropped (none keeps none)", example="sys_admin"),
     Key("lxc.cgroup", kind=FAMILY, applied=True, doc="empty value clears every lxc.cgroup.* controller "
         "setting"),
@@ -182,7 +182,7 @@ ROWS: List[Key] = [
         "clock offset in the time namespace", example="-5 ms"),
     Key("lxc.net", kind=FAMILY, applied=True, doc="empty value removes every network "
         "interface"),
-    Key("lxc.no_new_privs", _b, _pb, doc="set PR_SET_NO_NEW_PRIVS for the container",
+    Key("lxc.no_new_privs", _b, _pb, applied=True, doc="set PR_SET_NO_NEW_PRIVS for the container",
         example="1"),
     Key("lxc.prlimit", kind=FAMILY, doc="empty value clears every lxc.prlimit.* limit"),
     Key("lxc.prlimit.", V.prlimit, V.parse_prlimit, sub=V.prlimit_name, legacy=("lxc.limit.",),
@@ -204,7 +204,7 @@ ROWS: List[Key] = [
         "notify proxy", example="abc"),
     Key("lxc.seccomp.notify.proxy", V.seccomp_proxy, doc="seccomp notify proxy socket "
         "(unix:PATH)", example="unix:/run/proxy.sock"),
-    Key("lxc.seccomp.profile", V.no_newline, legacy=("lxc.seccomp",), doc="seccomp policy "
+    Key("lxc.seccomp.profile", V.no_newline, applied=True, legacy=("lxc.seccomp",), doc="seccomp policy "
         "file", example="/usr/share/lxc/config/common.seccomp"),
     Key("lxc.selinux.context", V.no_newline, legacy=("lxc.se_context",), doc="SELinux "
         "context the container runs in", example="system_u:system_r:lxc_t:s0:c22"),

@@ -135,9 +135,16 @@ def prepare(profile: Optional[str], allow_incomplete: bool = False,
     if profile == UNCHANGED:
         return None
     if profile == GENERATED:
-        raise LxczError('lxc.apparmor.profile = generated is not supported by lxcz yet: '
-                        'load a profile with apparmor_parser and name it, or use '
-                        '"unconfined"')
+        if not enabled(sysfs):
+            # "generated" asks for whatever confinement fits this host; without AppArmor
+            # there is nothing to generate, and LXC 5 starts the container unconfined too
+            # (Debian's default.conf sets it, so every default container depends on this)
+            log.info("AppArmor is not enabled on this host: lxc.apparmor.profile = "
+                     "generated means no profile")
+            return None
+        raise LxczError('lxc.apparmor.profile = generated is not supported by lxcz yet on '
+                        'hosts with AppArmor: load a profile with apparmor_parser and name '
+                        'it, or use "unconfined"')
     if not enabled(sysfs):
         if profile is None or profile == UNCONFINED:
             return None

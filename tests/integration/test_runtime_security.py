@@ -102,5 +102,8 @@ def test_apparmor_profile_without_apparmor(box):
         pytest.skip("AppArmor is enabled here")
     r = sh(box, "lxc.apparmor.profile = unconfined\n", "echo ok")
     assert r.returncode == 0, r.stderr
-    r = sh(box, "lxc.apparmor.profile = generated\n", "echo ok")
+    r = sh(box, "lxc.apparmor.profile = generated\n", "echo ok")  # Debian's default.conf
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+    r = sh(box, "lxc.apparmor.profile = lxc-container-default\n", "echo ok")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+    assert "AppArmor is not enabled" in r.stderr

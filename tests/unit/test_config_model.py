@@ -154,13 +154,13 @@ def test_clear_item(tmp_path):
 
 
 def test_unapplied_lists_file_and_line(tmp_path):
-    (tmp_path / "inc.conf").write_text("lxc.cap.drop = sys_admin\n")
+    (tmp_path / "inc.conf").write_text("lxc.idmap = u 0 100000 65536\n")
     cfg, path = load(tmp_path, "lxc.start.auto = 1\nlxc.include = inc.conf\n", "c")
-    assert cfg.unapplied() == [ConfigItem("lxc.cap.drop", "sys_admin",
+    assert cfg.unapplied() == [ConfigItem("lxc.idmap", "u 0 100000 65536",
                                           str(tmp_path / "inc.conf"), 1)]
     with pytest.raises(ConfigError) as err:
         cfg.require_applied()
-    assert str(err.value).startswith(f'{tmp_path / "inc.conf"}:1: key "lxc.cap.drop" is not')
+    assert str(err.value).startswith(f'{tmp_path / "inc.conf"}:1: key "lxc.idmap" is not')
 
 
 def test_empty_and_new():

@@ -70,10 +70,18 @@ def test_incomplete_support(tmp_path):
     assert apparmor.prepare("unconfined", False, s) == "unconfined"
 
 
-def test_generated_refused(tmp_path):
+def test_generated_refused_where_apparmor_runs(tmp_path):
     s = make_sys(tmp_path)
     with pytest.raises(LxczError, match="generated is not supported"):
         apparmor.prepare("generated", False, s)
+
+
+def test_generated_means_unconfined_without_apparmor(tmp_path):
+    """Debian's default.conf says generated: default containers must start on such hosts."""
+    s = make_sys(tmp_path, enabled=False)
+    assert apparmor.prepare("generated", False, s) is None
+    with pytest.raises(LxczError, match="AppArmor is not enabled"):
+        apparmor.prepare("myprof", False, s)
 
 
 def test_confined_without_stacking(tmp_path, monkeypatch):
