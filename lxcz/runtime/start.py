@@ -97,6 +97,7 @@ class Spec:
     aa_label: Optional[str] = None
     no_new_privs: bool = False
     networks: List[Dict[str, Any]] = field(default_factory=list)
+    rootfs_store: str = ""  # a non-dir lxc.rootfs.path (overlay:, loop:, btrfs:...)
 
 
 # -- configuration -> Spec --------------------------------------------------------------
@@ -179,7 +180,14 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     kind, path = rootfs_source(cfg.get("lxc.rootfs.path"))
     if path:
         if kind != "dir":
-            raise LxczError(f"rootfs backing store '{kind}' is not supported by lxcz yet")
+            # mounted in the container's own mount namespace (setup_rootfs), so the
+            # mount, and a loop device with autoclear, go away with the container
+            from lxcz.storage import bdev
+
+            bdev.get_store(kind)
+            spec.rootfs_store = str(cfg.get("lxc.rootfs.path"))
+            path = os.path.join(c.path, "rootfs")
+            os.makedirs(path, 0o755, exist_ok=True)
         if not os.path.isdir(path):
             raise LxczError(f"rootfs '{path}' does not exist or is not a directory")
         spec.rootfs = os.path.realpath(path)
@@ -1416,8 +1424,13 @@ class Child:
         from lxcz.runtime import dev, rootfs
 
         s = self.spec
+        source = s.rootfs
+        if s.rootfs_store:
+            from lxcz.storage import bdev
+
+            source = bdev.mount_rootfs(s.rootfs_store, s.rootfs) or s.rootfs
         try:
-            calls.mount(s.rootfs, s.rootfs_mount, None, calls.MS_BIND | calls.MS_REC, None)
+            calls.mount(source, s.rootfs_mount, None, calls.MS_BIND | calls.MS_REC, None)
         except OSError as err:
             raise LxczError(f"cannot mount the rootfs {s.rootfs}: "
                             f"{os.strerror(err.errno or 0)}") from None
