@@ -125,7 +125,7 @@ ROWS: List[Key] = [
     Key("lxc.environment", V.environment, kind=LIST, applied=True, doc="environment variable NAME=VALUE "
         "for the container's init (a bare NAME takes the host's value)",
         example="FOO=bar"),
-    Key("lxc.ephemeral", _b, _pb, doc="destroy the container when it stops", example="1"),
+    Key("lxc.ephemeral", _b, _pb, applied=True, doc="destroy the container when it stops", example="1"),
     Key("lxc.execute.cmd", V.no_newline, applied=True, doc="command lxc-execute runs when none is given",
         example="/bin/sh -c true"),
     Key("lxc.group", V.no_newline, kind=LIST, applied=True, doc="autostart group the "

@@ -563,6 +563,18 @@ class Monitor:
             # after the socket is closed: waiters are released before the (slow) cgroup
             # migration; a new start meanwhile simply gets lxc.monitor.NAME-1
             self._leave_monitor_cgroup()
+            self._destroy_if_ephemeral()
+
+    def _destroy_if_ephemeral(self) -> None:
+        """lxc.ephemeral = 1: the container goes away when it stops, as in LXC 5."""
+        if not _int(self.spec.cfg.get("lxc.ephemeral") if self.spec.cfg else 0, 0):
+            return
+        from lxcz.container import Container
+
+        try:
+            Container(self.spec.name, self.spec.lxcpath).destroy()
+        except LxczError as err:
+            log.error("ephemeral container not destroyed: %s", err)
 
     def exit_code(self) -> int:
         if self.status is None:

@@ -61,3 +61,32 @@ def test_missing_store_refused(base):
     r = lxcz("lxc-execute", "-P", base, "-n", "base", "--", "/bin/true")
     assert r.returncode != 0 and "/nonexistent/rootdev" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ephemeral_copy_is_gone_after_stop(base, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "data").write_text("from the host\n")
+    r = lxcz("lxc-copy", "-P", base, "-n", "base", "-N", "eph", "-e",
+             "-m", f"bind={shared}:/mnt/shared")
+    assert r.returncode == 0, r.stderr
+    assert "Created eph as clone of base" in r.stdout
+    r = lxcz("lxc-attach", "-P", base, "-n", "eph", "--", "/bin/cat", "/mnt/shared/data")
+    assert r.stdout == "from the host\n", r.stderr
+    assert lxcz("lxc-stop", "-P", base, "-n", "eph", "-k").returncode == 0
+    for _ in range(50):
+        if not os.path.exists(os.path.join(base, "eph")):
+            break
+        import time
+
+        time.sleep(0.1)
+    assert not os.path.exists(os.path.join(base, "eph"))
+    assert not os.path.exists(os.path.join(base, "base", "lxc_snapshots"))
+
+
+def test_ephemeral_keepdata_survives(base):
+    r = lxcz("lxc-copy", "-P", base, "-n", "base", "-N", "eph", "-e", "-D")
+    assert r.returncode == 0, r.stderr
+    assert lxcz("lxc-stop", "-P", base, "-n", "eph", "-k").returncode == 0
+    assert os.path.isfile(os.path.join(base, "eph", "config"))
+    assert lxcz("lxc-destroy", "-P", base, "-n", "eph").returncode == 0
