@@ -69,6 +69,51 @@ class NetState:
         return st
 
 
+STATE_DIR = "/run/lxcz/net"
+
+
+def state_path(lxcpath: str, name: str) -> str:
+    """Where a running container's network state is kept, so that a monitor killed with
+    SIGKILL can be cleaned up after by the next start of the same container."""
+    from lxcz.runtime.paths import lxcpath_key
+
+    return os.path.join(STATE_DIR, f"{lxcpath_key(lxcpath)}-{name}.json")
+
+
+def save_state(state: NetState, path: str) -> None:
+    import json
+
+    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+    tmp = path + ".new"
+    with open(tmp, "w") as fh:
+        json.dump(state.to_json(), fh)
+    os.replace(tmp, path)
+
+
+def forget_state(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def cleanup_stale(path: str) -> bool:
+    """Undo what a dead monitor left (phys NICs under their container names, host routes,
+    proxy entries, veth ends whose peer outlived it). True when there was something."""
+    import json
+
+    try:
+        with open(path) as fh:
+            state = NetState.from_json(json.load(fh))
+    except (OSError, ValueError, TypeError, KeyError):
+        forget_state(path)
+        return False
+    state.pid = -1
+    teardown(state)
+    forget_state(path)
+    return True
+
+
 def _err(idx: int, key: str, cause: str) -> LxczError:
     return LxczError(f"lxc.net.{idx}.{key}: {cause}")
 
@@ -406,6 +451,8 @@ def take_back_phys(state: NetState) -> None:
     phys = [m for m in state.made if m.kind == "phys" and m.moved]
     if not phys:
         return
+    if state.netns_fd < 0 and state.pid <= 0:
+        return  # the namespace is gone: teardown renames what came back to the host
     try:
         ipr = (_iproute_fd(state.netns_fd) if state.netns_fd >= 0
                else _iproute(state.pid))

@@ -798,8 +798,16 @@ class Monitor:
         from lxcz.net import netdev
 
         s = self.spec
+        saved = netdev.state_path(s.lxcpath, s.name)
+        netdev.cleanup_stale(saved)  # left by a monitor that was killed
         self.net_state = netdev.prepare(s.name, s.networks, pid)
+        if any(m.kind == "phys" for m in self.net_state.made):
+            # keep the namespace alive past the init, to give phys NICs back by name
+            self.net_state.netns_fd = os.open(f"/proc/{pid}/ns/net",
+                                              os.O_RDONLY | os.O_CLOEXEC)
         netdev.configure(self.net_state)
+        if self.net_state.made:
+            netdev.save_state(self.net_state, saved)
         made = {m.index: m for m in self.net_state.made}
         for net in s.networks:
             if net.get("script.up"):
@@ -821,6 +829,7 @@ class Monitor:
                 except LxczError as err:
                     log.error("%s", err)
         netdev.teardown(self.net_state)
+        netdev.forget_state(netdev.state_path(s.lxcpath, s.name))
         self.net_state = None
 
     def _reap_now(self) -> None:
@@ -1087,6 +1096,13 @@ class Monitor:
         if cfg is None:
             raise LxczError("no configuration loaded")
         value = cfg.get_item(key)
+        parts = key.split(".")
+        if not value and len(parts) == 5 and parts[:2] == ["lxc", "net"] and \
+                parts[3:] == ["veth", "pair"] and self.net_state is not None:
+            # a generated host-side name: what LXC 5 reports for the running container
+            for m in self.net_state.made:
+                if str(m.index) == parts[2] and m.kind == "veth":
+                    return m.host_name
         return "" if value is None else str(value)
 
     def _signal_init(self, sig: int) -> None:

@@ -253,3 +253,24 @@ def test_not_a_bridge_refused_and_cleaned(netns_proc, fake_nic):
     with pytest.raises(LxczError, match="is not a bridge"):
         netdev.prepare("c", [{"index": 0, "type": "veth", "link": fake_nic}], pid)
     assert host_snapshot() == before
+
+
+def test_stale_state_of_a_killed_monitor_is_undone(tmp_path, fake_nic):
+    """A phys NIC that came back to the host under its container name is renamed back,
+    and the state file goes away (what the next start does after a SIGKILLed monitor)."""
+    from lxcz.net import netdev
+
+    sh("ip", "link", "set", fake_nic, "name", "eth7")
+    try:
+        st = netdev.NetState("c", -1, [])
+        st.made = [netdev.Made(0, "phys", host_name=fake_nic, peer_tmp=fake_nic,
+                               final_name="eth7", moved=True)]
+        path = str(tmp_path / "state.json")
+        netdev.save_state(st, path)
+        assert netdev.cleanup_stale(path) is True
+        assert not os.path.exists(path)
+        links = sh("ip", "-o", "link")
+        assert f" {fake_nic}@" in links and " eth7@" not in links
+        assert netdev.cleanup_stale(path) is False
+    finally:
+        subprocess.run(["ip", "link", "set", "eth7", "name", fake_nic], capture_output=True)
