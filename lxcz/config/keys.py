@@ -73,7 +73,7 @@ _hooks = ("pre-start", "pre-mount", "mount", "autodev", "start", "stop", "post-s
 _APPLIED_HOOKS = _hooks  # every hook type is run by lxcz.runtime
 
 ROWS: List[Key] = [
-    Key("lxc.arch", V.arch, doc="architecture (personality) of the container", legacy=(),
+    Key("lxc.arch", V.arch, applied=True, doc="architecture (personality) of the container", legacy=(),
         example="x86_64"),
     Key("lxc.apparmor.profile", V.no_newline, applied=True, doc="AppArmor profile (generated, unchanged, "
         "unconfined or a name)", legacy=("lxc.aa_profile",), example="unconfined"),
@@ -151,7 +151,7 @@ ROWS: List[Key] = [
     Key("lxc.init.groups", V.gid_list, _pi, kind=LIST, sep=",", view=V.split_commas, applied=True, doc="supplementary "
         "group ids of init, comma separated", example="10,20"),
     Key("lxc.init.cwd", V.no_newline, applied=True, doc="working directory of init", example="/root"),
-    Key("lxc.keyring.session", _b, _pb, doc="give the container a new session keyring "
+    Key("lxc.keyring.session", _b, _pb, applied=True, doc="give the container a new session keyring "
         "(default 1)", example="0"),
     Key("lxc.log.file", V.no_newline, applied=True, doc="log file of the container", legacy=("lxc.logfile",),
         example="/var/log/lxc/c1.log"),
@@ -184,9 +184,9 @@ ROWS: List[Key] = [
         "interface"),
     Key("lxc.no_new_privs", _b, _pb, applied=True, doc="set PR_SET_NO_NEW_PRIVS for the container",
         example="1"),
-    Key("lxc.prlimit", kind=FAMILY, doc="empty value clears every lxc.prlimit.* limit"),
+    Key("lxc.prlimit", kind=FAMILY, applied=True, doc="empty value clears every lxc.prlimit.* limit"),
     Key("lxc.prlimit.", V.prlimit, V.parse_prlimit, sub=V.prlimit_name, legacy=("lxc.limit.",),
-        doc="resource limit, lxc.prlimit.<name> = SOFT[:HARD] (numbers or unlimited)",
+        applied=True, doc="resource limit, lxc.prlimit.<name> = SOFT[:HARD] (numbers or unlimited)",
         example="1024:4096", sub_example="nofile"),
     Key("lxc.pty.max", _u, _pi, legacy=("lxc.pts",), applied=True, doc="maximum number of pseudo "
         "terminals (a private devpts instance)", example="1024"),
@@ -228,11 +228,11 @@ ROWS: List[Key] = [
         "container", example="4"),
     Key("lxc.uts.name", V.hostname, legacy=("lxc.utsname",), applied=True, doc="hostname of the "
         "container", example="c1"),
-    Key("lxc.sysctl", kind=FAMILY, doc="empty value clears every lxc.sysctl.* setting"),
-    Key("lxc.sysctl.", V.no_newline, sub=V.nonempty_sub, doc="kernel parameter set in the "
+    Key("lxc.sysctl", kind=FAMILY, applied=True, doc="empty value clears every lxc.sysctl.* setting"),
+    Key("lxc.sysctl.", V.no_newline, sub=V.nonempty_sub, applied=True, doc="kernel parameter set in the "
         "container, lxc.sysctl.<name> = value", example="1", sub_example="net.ipv4.ip_forward"),
-    Key("lxc.proc", kind=FAMILY, doc="empty value clears every lxc.proc.* setting"),
-    Key("lxc.proc.", V.no_newline, sub=V.proc_name, doc="/proc/PID file of init written "
+    Key("lxc.proc", kind=FAMILY, applied=True, doc="empty value clears every lxc.proc.* setting"),
+    Key("lxc.proc.", V.no_newline, sub=V.proc_name, applied=True, doc="/proc/PID file of init written "
         "at start, lxc.proc.<file> = value", example="-1000", sub_example="oom_score_adj"),
 ]
 

@@ -98,6 +98,11 @@ class Spec:
     no_new_privs: bool = False
     networks: List[Dict[str, Any]] = field(default_factory=list)
     rootfs_store: str = ""  # a non-dir lxc.rootfs.path (overlay:, loop:, btrfs:...)
+    prlimits: Dict[str, Any] = field(default_factory=dict)
+    sysctls: Dict[str, str] = field(default_factory=dict)
+    procs: Dict[str, str] = field(default_factory=dict)
+    keyring: bool = True  # lxc.keyring.session (LXC's default: a new session keyring)
+    personality: str = ""
 
 
 # -- configuration -> Spec --------------------------------------------------------------
@@ -290,6 +295,18 @@ def security(spec: Spec, cfg: Any) -> None:
     if aa is not None or apparmor.enabled():
         spec.aa_label = apparmor.prepare(None if aa is None else str(aa), aa_incomplete)
     spec.no_new_privs = bool(_int(cfg.get("lxc.no_new_privs"), 0))
+    from lxcz.security import limits
+
+    spec.prlimits = dict(cfg.prefixed("lxc.prlimit."))
+    limits.check_prlimits(spec.prlimits)
+    spec.sysctls = {k: str(v) for k, v in cfg.prefixed("lxc.sysctl.").items()}
+    limits.check_sysctls(spec.sysctls)
+    spec.procs = {k: str(v) for k, v in cfg.prefixed("lxc.proc.").items()}
+    spec.keyring = bool(_int(cfg.get("lxc.keyring.session"), 1))
+    arch = cfg.get("lxc.arch")
+    if arch:
+        limits.personality_value(str(arch))  # an unknown word fails here, not in the child
+        spec.personality = str(arch)
 
 
 def namespaces(cfg: Any, options: Dict[str, Any]) -> List[str]:
@@ -718,6 +735,14 @@ class Monitor:
             seccomp._lib()  # loads libc (and ctypes.util) before the pivot
         if s.aa_label:
             from lxcz.security import apparmor  # noqa: F401
+        if s.keyring or s.personality or s.sysctls:
+            from lxcz.security import limits  # noqa: F401
+            from lxcz.sys import arch, keyring  # noqa: F401
+
+            arch.syscall_number("keyctl")  # the table is read now, not after the pivot
+            calls.libc()
+            if s.personality:
+                limits.personality_value(s.personality)
 
         if any(s.hooks.get(h) for h in ("pre-mount", "mount", "autodev", "start")):
             import shlex  # noqa: F401
@@ -755,6 +780,11 @@ class Monitor:
         try:
             if self.cgroup is not None:
                 self.cgroup.attach(pid)
+            if s.prlimits or s.procs:
+                from lxcz.security import limits
+
+                limits.apply_prlimits(pid, s.prlimits)
+                limits.apply_proc(pid, s.procs)
             _send(parent, {"go": True})
             while True:
                 msg = _recv(parent)
@@ -1416,6 +1446,12 @@ class Child:
                 return 1
         if flags & calls.CLONE_NEWUTS and s.hostname:
             calls.sethostname(s.hostname)
+        if s.sysctls:
+            from lxcz.security import limits
+
+            # through the host's /proc, still mounted here: net.* and the IPC sysctls
+            # resolve to the namespaces of the writer, i.e. the container's
+            limits.apply_sysctls(s.sysctls)
         newns = bool(flags & calls.CLONE_NEWNS)
         if newns:
             calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC, None)
@@ -1432,6 +1468,13 @@ class Child:
         os.environ.clear()
         os.environ.update(env)
         self.hook("start")
+        if s.keyring or s.personality:
+            from lxcz.security import limits
+
+            if s.keyring:
+                limits.join_session_keyring()
+            if s.personality:
+                limits.apply_personality(s.personality)
         self.confine()
         self.drop_ids()
         if s.useinit:
