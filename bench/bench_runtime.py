@@ -68,7 +68,8 @@ def run(cmd: list, check: bool = True) -> float:
 
 def tools(kind: str) -> dict:
     if kind == "lxc":
-        return {t: [f"lxc-{t}"] for t in ("execute", "start", "wait", "stop", "info")}
+        # upstream's own binaries: after `lxcz install`, lxc-* on PATH may be lxcz
+        return {t: [f"/usr/bin/lxc-{t}"] for t in ("execute", "start", "wait", "stop", "info")}
     return {t: lxcz_cmd(f"lxc-{t}") for t in ("execute", "start", "wait", "stop", "info")}
 
 
