@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -50,10 +49,10 @@ def test_selection_and_order(autopath, args):
 
 @pytest.mark.parametrize("args", list(CASES))
 def test_same_as_upstream(autopath, args):
-    if not shutil.which("lxc-autostart") or os.path.realpath(
-            shutil.which("lxc-autostart")).endswith("lxcz"):
+    upstream = "/usr/bin/lxc-autostart"  # not PATH: `lxcz install` may shadow it
+    if not os.path.exists(upstream) or os.path.realpath(upstream).endswith("lxcz"):
         pytest.skip("upstream lxc-autostart not installed")
-    up = subprocess.run(["lxc-autostart", "-P", autopath, *args], capture_output=True,
+    up = subprocess.run([upstream, "-P", autopath, *args], capture_output=True,
                         text=True)
     assert ours("-P", autopath, *args).stdout == up.stdout
 
