@@ -103,25 +103,34 @@ def rootfs_value(config_text: str) -> str:
 
 
 # -- dependencies ---------------------------------------------------------------------
-def read_snapshots(container_dir: str) -> List[Tuple[str, str]]:
-    """The (lxcpath, name) clones that depend on the container in container_dir."""
+def _read_snapshots_file(container_dir: str) -> Tuple[Optional[int], List[Tuple[str, str]]]:
+    """(old-format count or None, dependents) from lxc_snapshots.
+
+    LXC 5 writes one ``lxcpath`` line and one ``name`` line per dependent clone; releases
+    before it wrote only a count, which LXC keeps counting in when it finds one.
+    """
     try:
         with open(os.path.join(container_dir, "lxc_snapshots")) as fh:
-            lines = [ln.rstrip("\n") for ln in fh]
+            lines = [ln.rstrip("\n") for ln in fh if ln.strip()]
     except FileNotFoundError:
-        return []
-    deps = []
-    for i in range(1, len(lines) - 1, 2):
-        if lines[i] and lines[i + 1]:
-            deps.append((lines[i], lines[i + 1]))
-    if not deps and lines and lines[0].strip().isdigit() and int(lines[0]) > 0:
-        deps = [("?", "?")] * int(lines[0])  # an older file with only the count
+        return None, []
+    if lines and lines[0].strip().lstrip("-").isdigit():
+        return int(lines[0]), []
+    return None, [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+
+
+def read_snapshots(container_dir: str) -> List[Tuple[str, str]]:
+    """The (lxcpath, name) clones that depend on the container in container_dir."""
+    count, deps = _read_snapshots_file(container_dir)
+    if count is not None:
+        return [("?", "?")] * max(count, 0)
     return deps
 
 
-def _write_snapshots(container_dir: str, deps: Sequence[Tuple[str, str]]) -> None:
+def _write_snapshots(container_dir: str, deps: Sequence[Tuple[str, str]],
+                     count: Optional[int] = None) -> None:
     path = os.path.join(container_dir, "lxc_snapshots")
-    if not deps:
+    if (count is not None and count <= 0) or (count is None and not deps):
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -129,9 +138,10 @@ def _write_snapshots(container_dir: str, deps: Sequence[Tuple[str, str]]) -> Non
         return
     tmp = path + ".new"
     with open(tmp, "w") as fh:
-        fh.write(f"{len(deps)}\n")
-        for lxcpath, name in deps:
-            fh.write(f"{lxcpath}\n{name}\n")
+        if count is not None:
+            fh.write(f"{count}\n")
+        else:
+            fh.write("".join(f"{lxcpath}\n{name}\n" for lxcpath, name in deps))
     os.replace(tmp, path)
 
 
@@ -148,9 +158,11 @@ def add_dependency(base_dir: str, base_lxcpath: str, base_name: str, clone_lxcpa
                    clone_name: str, clone_dir: str) -> None:
     with open(os.path.join(clone_dir, "lxc_rdepends"), "w") as fh:
         fh.write(f"{base_lxcpath}\n{base_name}\n")
-    deps = [d for d in read_snapshots(base_dir) if d != ("?", "?")]
-    deps.append((clone_lxcpath, clone_name))
-    _write_snapshots(base_dir, deps)
+    count, deps = _read_snapshots_file(base_dir)
+    if count is not None:
+        _write_snapshots(base_dir, [], count + 1)
+    else:
+        _write_snapshots(base_dir, deps + [(clone_lxcpath, clone_name)])
 
 
 def drop_dependency(clone_dir: str, clone_lxcpath: str, clone_name: str) -> None:
@@ -162,9 +174,13 @@ def drop_dependency(clone_dir: str, clone_lxcpath: str, clone_name: str) -> None
 
 def drop_dependency_of(base: Tuple[str, str], clone_lxcpath: str, clone_name: str) -> None:
     base_dir = os.path.join(base[0], base[1])
-    if os.path.isdir(base_dir):
-        deps = [d for d in read_snapshots(base_dir) if d != (clone_lxcpath, clone_name)]
-        _write_snapshots(base_dir, deps)
+    if not os.path.isdir(base_dir):
+        return
+    count, deps = _read_snapshots_file(base_dir)
+    if count is not None:
+        _write_snapshots(base_dir, [], count - 1)
+    else:
+        _write_snapshots(base_dir, [d for d in deps if d != (clone_lxcpath, clone_name)])
 
 
 def check_no_dependents(c: Container) -> None:
@@ -304,9 +320,10 @@ def rename(c: Container, new_name: str) -> bool:
     base = read_rdepends(new_dir)
     if base is not None:
         base_dir = os.path.join(*base)
-        deps = [(p, new_name if (p, n) == (c.config_path, c.name) else n)
-                for p, n in read_snapshots(base_dir)]
-        _write_snapshots(base_dir, deps)
+        count, deps = _read_snapshots_file(base_dir)
+        if count is None:
+            _write_snapshots(base_dir, [(p, new_name if (p, n) == (c.config_path, c.name)
+                                         else n) for p, n in deps])
     c.name = new_name
     c._config = None
     return True

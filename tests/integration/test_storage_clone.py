@@ -73,7 +73,7 @@ def test_snapshot_clone_is_overlay_and_protects_its_base(base):
     with open(os.path.join(base, "s1", "lxc_rdepends")) as fh:
         assert fh.read() == f"{base}\nbase\n"
     with open(os.path.join(base, "base", "lxc_snapshots")) as fh:
-        assert fh.read() == f"1\n{base}\ns1\n"
+        assert fh.read() == f"{base}\ns1\n"  # LXC 5's format: lxcpath, name
     r = tool("lxc-destroy", "-P", base, "-n", "base")
     assert r.returncode != 0 and "s1" in r.stderr and r.stderr.count("\n") == 1
     assert os.path.isdir(os.path.join(base, "base", "rootfs"))
