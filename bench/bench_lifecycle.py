@@ -135,11 +135,15 @@ def main() -> int:
         return 2
     only = set(args.only.split(","))
     env_up = dict(os.environ)
-    env_me = dict(os.environ, PYTHONPATH=ROOT)
+    # bytecode caching on, as on a user's machine; PYTHONPATH only for the source tree
+    # (with --dist it would shadow the zipapp's own lxcz)
+    env_me = dict(os.environ)
+    env_me.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.dist:
         dist = os.path.join(ROOT, "dist", "lxcz")
         me = Impl("lxcz", lambda t: [PYTHON, dist, t], env_me)
     else:
+        env_me["PYTHONPATH"] = ROOT
         me = Impl("lxcz", lambda t: [PYTHON, "-m", "lxcz", t], env_me)
     up = Impl("upstream", lambda t: ["/usr/bin/" + t], env_up)
     print(f"python: {PYTHON}; lxcz from {'dist/lxcz' if args.dist else 'the source tree'}")

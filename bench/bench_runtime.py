@@ -52,7 +52,8 @@ def lxcz_cmd(tool: str) -> list:
 def env() -> dict:
     e = dict(os.environ)
     e.pop("PYTHONDONTWRITEBYTECODE", None)
-    e["PYTHONPATH"] = ROOT
+    if USE_SOURCE or not os.path.exists(os.path.join(ROOT, "dist", "lxcz")):
+        e["PYTHONPATH"] = ROOT  # with dist/lxcz it would shadow the zipapp's own lxcz
     return e
 
 

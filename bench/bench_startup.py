@@ -93,6 +93,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="lxcz-bench-")
     try:
         env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a user's machine
         # a private cache, so the first run below really extracts; later runs are warm
         env["SHIV_ROOT"] = os.path.join(tmp, "cache")
         first = timed([args.python, args.dist, "--version"], env)[0]

@@ -48,6 +48,10 @@ def _boot():
         import _lxcz_boot  # from the archive, which is sys.path[0]
 
         _lxcz_boot.boot(os.path.dirname(__file__), BUILD_ID, HAS_PTH)
+    elif not os.path.exists(done[:-13] + ".compiled-" + str(sys.implementation.cache_tag)):
+        import _lxcz_boot
+
+        _lxcz_boot.compile_tree(done)
     from lxcz.__main__ import main
 
     sys.exit(main())

@@ -13,10 +13,13 @@ ones.
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.log import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
 
 
 def parse_groups(values: Sequence[str]) -> List[str]:

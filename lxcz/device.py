@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Optional
 
 from lxcz.errors import LxczError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from lxcz.container import Container
 
 

@@ -7,7 +7,6 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
-
 class LxczError(Exception):
     """An error a user can act on. str(err) is the cause, ready to print.
 

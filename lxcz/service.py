@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 UNIT_DIR = "/etc/systemd/system"
 MARK = "# written by lxcz install --service"

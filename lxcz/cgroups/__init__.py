@@ -36,9 +36,11 @@ manager over an in-memory cgroupfs without root.
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
 from lxcz.cgroups.manager import CgroupManager, ContainerCgroup
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["CgroupManager", "ContainerCgroup", "get_manager"]
 

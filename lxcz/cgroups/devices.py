@@ -18,9 +18,12 @@ import re
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Tuple
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Tuple
 
 # linux/bpf.h
 BPF_PROG_LOAD = 5

@@ -15,7 +15,10 @@ import errno
 import os
 import re
 import signal
-from typing import Dict, List, Optional, Set, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Set, Tuple
 
 _SIZE = re.compile(r"^-?\d+[kKmMgG]?$")
 _DEVICE = re.compile(r"^(a|[abc] (\d+|\*):(\d+|\*) [rwm]{1,3})$")

@@ -7,7 +7,10 @@ Debian 11/12 with systemd's hybrid mode) and unified (cgroup2 only).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
+
 
 # v1 super options that are not controllers
 _NOT_CONTROLLERS = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
 
 from lxcz.cgroups import layout as L
 from lxcz.cgroups.fs import RealFS
@@ -25,7 +25,11 @@ PIVOT = "lxc.pivot"
 MAX_RETRIES = 1000
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 
-Limits = Union[None, Mapping[str, Any], Iterable[Tuple[str, Any]]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+    Limits = Union[None, Mapping[str, Any], Iterable[Tuple[str, Any]]]
 
 
 def _strerror(err: OSError) -> str:

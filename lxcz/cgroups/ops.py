@@ -12,11 +12,13 @@ lxcpaths cannot be told apart (the second is ``lxc.payload.NAME-1``); pass ``pid
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
-
 from lxcz.cgroups import get_manager
 from lxcz.cgroups.manager import ContainerCgroup, check_key
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 FREEZE_TIMEOUT = 30.0
 

@@ -10,9 +10,12 @@ kernel embeds (``CONFIG_IKCONFIG``) straight from the files, without loading any
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
 
 from lxcz.checkconfig import extract, kconfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 PROC_CONFIG = "/proc/config.gz"
 

@@ -21,10 +21,13 @@ Every failure is a ``SourceError`` (exit code 2) with a one-line message.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
 
 from lxcz.checkconfig import kconfig
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 BLOB_START = b"IKCFG_ST"
 BLOB_END = b"IKCFG_ED"

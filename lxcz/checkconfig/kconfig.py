@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Optional, Tuple
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Optional, Tuple
 
 # "# Linux/x86 6.1.0 Kernel Configuration", "# Linux/arm64 5.10.0-28 Kernel Configuration",
 # "# Linux kernel version: 2.6.32" (before 2.6.36)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Dict, List, Optional, Set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Set
 
 
 class System:

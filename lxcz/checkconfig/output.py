@@ -7,10 +7,12 @@ Text keeps upstream lxc-checkconfig's sections, labels and verdict words (``enab
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
-
 from lxcz.checkconfig.live import System
 from lxcz.checkconfig.rules import Report, Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 GREEN, RED, YELLOW, NORMAL = "\033[1;32m", "\033[1;31m", "\033[1;33m", "\033[0;39m"
 JSON_SCHEMA = 1

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Set, Tuple
 
 from lxcz.checkconfig.kconfig import KernelConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Set, Tuple
 
 RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules.toml")
 LATEST = (1000, 0, 0)  # assumed when the configuration has no version header

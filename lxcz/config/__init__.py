@@ -8,10 +8,12 @@ load when first used.
 
 from __future__ import annotations
 
-from typing import Any
-
 from lxcz.config.model import ConfigItem, ContainerConfig
 from lxcz.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ConfigError", "ConfigItem", "ContainerConfig", "system"]
 

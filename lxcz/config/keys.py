@@ -19,9 +19,12 @@ translation and docs/lxc.container.conf.md all read this table.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional, Tuple
 
 from lxcz.config import values as V
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 SINGLE = "single"   # last line wins; an empty value unsets
 LIST = "list"       # each line appends; an empty value clears the list

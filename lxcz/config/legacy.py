@@ -10,9 +10,11 @@ keys that are simply dropped (``lxc.pivotdir``, ``lxc.kmsg``, ``lxc.rootfs.backe
 
 from __future__ import annotations
 
-from typing import Optional, Set
-
 from lxcz.config import keys as K
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Set
 
 DROPPED = object()
 

@@ -24,8 +24,6 @@ idmaps single-spaced, IPv4/IPv6 addresses carry their prefix, time offsets "N s"
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
-
 from lxcz.config import keys as K
 from lxcz.config import legacy
 from lxcz.errors import ConfigError
@@ -62,7 +60,10 @@ class ConfigItem(tuple):
         return tuple(self)
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
+
     _Entry = Union[ConfigItem, List[ConfigItem]]
 
 

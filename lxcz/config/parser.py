@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from lxcz.config import keys as K
 from lxcz.config import legacy
 from lxcz.errors import ConfigError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+
     from lxcz.config.model import ContainerConfig
 
 MAX_INCLUDE_DEPTH = 32

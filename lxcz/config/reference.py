@@ -6,9 +6,11 @@ test fails when the page and the table disagree.
 
 from __future__ import annotations
 
-from typing import List
-
 from lxcz.config import keys as K
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 HEAD = """\
 # lxc.container.conf — container configuration keys

@@ -11,7 +11,10 @@ LXC 5 honours no environment variable here; neither does lxcz.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 GLOBAL_CONF = "/etc/lxc/lxc.conf"
 GLOBAL_DEFAULT_CONFIG = "/etc/lxc/default.conf"

@@ -19,10 +19,13 @@ leaves it), the backend is taken from the last ``lxc.rootfs.backend`` line where
 from __future__ import annotations
 
 import re
-from typing import List, Tuple
 
 from lxcz.config import keys as K
 from lxcz.config import legacy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Tuple
 
 _TOKEN = re.compile(r"lxc\.[A-Za-z0-9_.\-]+")
 _BACKEND = re.compile(r"^[ \t#]*lxc\.rootfs\.backend[ \t]*=[ \t]*([A-Za-z0-9]*)")

@@ -9,10 +9,10 @@ cause ready to print. A parser turns canonical text into a Python value for
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, List, Tuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Any, Callable, List, Tuple
 
     Checker = Callable[[str], str]
 

@@ -8,9 +8,12 @@ file keeps its permission bits; a new one gets 0640 like LXC's.
 from __future__ import annotations
 
 import os
-from typing import List
 
 from lxcz.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 
 def write_text(path: str, text: str) -> None:

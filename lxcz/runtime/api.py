@@ -10,10 +10,13 @@ from __future__ import annotations
 import select
 import signal
 import time
-from typing import Any, Callable, List, Optional, Sequence
 
 from lxcz.errors import LxczError
 from lxcz.runtime import client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Sequence
 
 
 class NotRunningError(LxczError):

@@ -22,9 +22,12 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence
 
 # attach_flags (lxc/attach_options.h)
 LXC_ATTACH_MOVE_TO_CGROUP = 0x00000001

@@ -10,11 +10,14 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.runtime import paths
 from lxcz.runtime.proto import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN",
           "THAWED")

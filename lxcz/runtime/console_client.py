@@ -15,9 +15,12 @@ import errno
 import os
 import select
 import signal
-from typing import Any, Callable, List, Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional
 
 
 def escape_code(text: str) -> int:

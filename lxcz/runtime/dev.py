@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import List, Optional
 
 from lxcz.errors import LxczError
 from lxcz.runtime.rootfs import fd_path, resolve
 from lxcz.sys import calls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("urandom", 1, 9),
          ("random", 1, 8), ("tty", 5, 0))

@@ -4,9 +4,12 @@ name, section "lxc" and hook type as arguments (hook version 0) and LXC's enviro
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",
          "post-stop", "clone", "destroy")

@@ -9,10 +9,13 @@ import errno
 import socket
 import time
 from contextlib import contextmanager
-from typing import Iterator
 
 from lxcz.errors import LxczError
 from lxcz.runtime import paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 @contextmanager

@@ -6,7 +6,10 @@ from __future__ import annotations
 import array
 import json
 import socket
-from typing import Any, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 MAX_LINE = 1 << 20
 

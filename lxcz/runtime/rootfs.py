@@ -12,10 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any, List, Optional, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.sys import calls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 MOUNT_FLAGS = {
     "defaults": (0, False), "ro": (calls.MS_RDONLY, False), "rw": (calls.MS_RDONLY, True),

@@ -25,13 +25,15 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
 
 from lxcz import log as lxlog
 from lxcz.errors import LxczError
 from lxcz.runtime import events, hooks, paths
 from lxcz.sys import calls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 log = lxlog.log
 
@@ -47,62 +49,72 @@ class AlreadyRunning(LxczError):
     """The container's monitor is up."""
 
 
-@dataclass
 class Spec:
-    """Everything a start needs, resolved from the configuration before any fork."""
+    """Everything a start needs, resolved from the configuration before any fork.
 
-    name: str
-    lxcpath: str
-    config_file: str
-    cmd: List[str]
-    useinit: bool
-    prog: str = "lxc-start"
-    rootfs: str = ""
-    rootfs_mount: str = ""
-    rootfs_flags: int = 0
-    hostname: str = ""
-    autodev: bool = True
-    mount_auto: List[str] = field(default_factory=list)
-    mount_entries: List[str] = field(default_factory=list)
-    fstab: str = ""
-    tty_max: int = 0
-    tty_dir: str = ""
-    pty_max: int = 0
-    console: str = ""          # "" = a pty, "none", or a host device path
-    console_log: str = ""
-    env: Dict[str, str] = field(default_factory=dict)
-    uid: int = 0
-    gid: int = 0
-    groups: List[int] = field(default_factory=list)
-    cwd: str = "/"
-    hooks: Dict[str, List[str]] = field(default_factory=dict)
-    hook_version: int = 0
-    halt_signal: int = signal.SIGPWR
-    reboot_signal: int = signal.SIGINT
-    stop_signal: int = signal.SIGKILL
-    clone: List[str] = field(default_factory=list)
-    share: Dict[str, str] = field(default_factory=dict)
-    cgroup_v1: Dict[str, str] = field(default_factory=dict)
-    cgroup_v2: Dict[str, str] = field(default_factory=dict)
-    cgroup_pattern: Optional[str] = None
-    pdeath_signal: int = signal.SIGKILL
-    daemonize: bool = True
-    foreground_console: bool = False
-    pidfile: str = ""
-    log_level: str = "ERROR"
-    cfg: Any = None
-    cap_keep: Optional[Any] = None       # set of capability numbers, None = unchanged
-    seccomp_prog: bytes = b""
-    seccomp_nesting: bool = False
-    aa_label: Optional[str] = None
-    no_new_privs: bool = False
-    networks: List[Dict[str, Any]] = field(default_factory=list)
-    rootfs_store: str = ""  # a non-dir lxc.rootfs.path (overlay:, loop:, btrfs:...)
-    prlimits: Dict[str, Any] = field(default_factory=dict)
-    sysctls: Dict[str, str] = field(default_factory=dict)
-    procs: Dict[str, str] = field(default_factory=dict)
-    keyring: bool = True  # lxc.keyring.session (LXC's default: a new session keyring)
-    personality: str = ""
+    A plain class (not a dataclass: that import costs milliseconds on every start).
+    """
+
+    def __init__(self, name: str, lxcpath: str, config_file: str, cmd: List[str],
+                 useinit: bool, **options: Any) -> None:
+        self.name = name
+        self.lxcpath = lxcpath
+        self.config_file = config_file
+        self.cmd = cmd
+        self.useinit = useinit
+        o = options
+        self.prog: str = o.pop("prog", "lxc-start")
+        self.rootfs: str = o.pop("rootfs", "")
+        self.rootfs_mount: str = o.pop("rootfs_mount", "")
+        self.rootfs_flags: int = o.pop("rootfs_flags", 0)
+        self.hostname: str = o.pop("hostname", "")
+        self.autodev: bool = o.pop("autodev", True)
+        self.mount_auto: List[str] = o.pop("mount_auto") if "mount_auto" in o else []
+        self.mount_entries: List[str] = o.pop("mount_entries") if "mount_entries" in o else []
+        self.fstab: str = o.pop("fstab", "")
+        self.tty_max: int = o.pop("tty_max", 0)
+        self.tty_dir: str = o.pop("tty_dir", "")
+        self.pty_max: int = o.pop("pty_max", 0)
+        self.console: str = o.pop("console", "")  # "" = a pty, "none", or a host device path
+        self.console_log: str = o.pop("console_log", "")
+        self.env: Dict[str, str] = o.pop("env") if "env" in o else {}
+        self.uid: int = o.pop("uid", 0)
+        self.gid: int = o.pop("gid", 0)
+        self.groups: List[int] = o.pop("groups") if "groups" in o else []
+        self.cwd: str = o.pop("cwd", "/")
+        self.hooks: Dict[str, List[str]] = o.pop("hooks") if "hooks" in o else {}
+        self.hook_version: int = o.pop("hook_version", 0)
+        self.halt_signal: int = o.pop("halt_signal", signal.SIGPWR)
+        self.reboot_signal: int = o.pop("reboot_signal", signal.SIGINT)
+        self.stop_signal: int = o.pop("stop_signal", signal.SIGKILL)
+        self.clone: List[str] = o.pop("clone") if "clone" in o else []
+        self.share: Dict[str, str] = o.pop("share") if "share" in o else {}
+        self.cgroup_v1: Dict[str, str] = o.pop("cgroup_v1") if "cgroup_v1" in o else {}
+        self.cgroup_v2: Dict[str, str] = o.pop("cgroup_v2") if "cgroup_v2" in o else {}
+        self.cgroup_pattern: Optional[str] = o.pop("cgroup_pattern", None)
+        self.pdeath_signal: int = o.pop("pdeath_signal", signal.SIGKILL)
+        self.daemonize: bool = o.pop("daemonize", True)
+        self.foreground_console: bool = o.pop("foreground_console", False)
+        self.pidfile: str = o.pop("pidfile", "")
+        self.log_level: str = o.pop("log_level", "ERROR")
+        self.cfg: Any = o.pop("cfg", None)
+        self.cap_keep: Optional[Any] = o.pop("cap_keep", None)  # capability numbers; None: unchanged
+        self.seccomp_prog: bytes = o.pop("seccomp_prog", b"")
+        self.seccomp_nesting: bool = o.pop("seccomp_nesting", False)
+        self.aa_label: Optional[str] = o.pop("aa_label", None)
+        self.no_new_privs: bool = o.pop("no_new_privs", False)
+        self.networks: List[Dict[str, Any]] = o.pop("networks") if "networks" in o else []
+        self.rootfs_store: str = o.pop("rootfs_store", "")  # non-dir rootfs.path
+        self.prlimits: Dict[str, Any] = o.pop("prlimits") if "prlimits" in o else {}
+        self.sysctls: Dict[str, str] = o.pop("sysctls") if "sysctls" in o else {}
+        self.procs: Dict[str, str] = o.pop("procs") if "procs" in o else {}
+        self.keyring: bool = o.pop("keyring", True)  # lxc.keyring.session
+        self.personality: str = o.pop("personality", "")
+        if o:
+            raise TypeError(f"Spec() got unexpected arguments: {', '.join(sorted(o))}")
+
+    def __repr__(self) -> str:
+        return "Spec(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 # -- configuration -> Spec --------------------------------------------------------------
@@ -363,6 +375,61 @@ def bind_command_socket(lxcpath: str, name: str) -> socket.socket:
     return sock
 
 
+# -- cgroup v1 attach latency ----------------------------------------------------------
+_primer = None  # the lock a priming thread holds until its write is done
+
+
+def prime_cgroup_attach() -> None:
+    """Start paying, in a thread, the RCU grace period (6-12 ms) the kernel makes the first
+    write to any cgroup.procs wait for (its global threadgroup lock switching to the slow
+    path); writes within about a grace period after that are immediate. The thread
+    re-writes our own pid into a cgroup we are already in, a no-op migration, while the
+    start does its other work; the container's attach then rarely waits. Errors: ignored."""
+    global _primer
+    if _primer is not None:
+        return
+    import _thread
+
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return
+    target = None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3 or not parts[1] or parts[1].startswith("name="):
+            continue
+        path = "/sys/fs/cgroup/" + parts[1].split(",")[0] + parts[2] + "/cgroup.procs"
+        if os.path.exists(path):
+            target = path
+            break
+    if target is None:
+        return
+    lock = _thread.allocate_lock()
+    lock.acquire()
+
+    def write() -> None:
+        try:
+            with open(target, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
+        finally:
+            lock.release()
+
+    _primer = lock
+    _thread.start_new_thread(write, ())
+
+
+def _prime_join() -> None:
+    """Wait for the priming thread: fork only from a single-threaded process."""
+    global _primer
+    if _primer is not None:
+        _primer.acquire()
+        _primer = None
+
+
 # -- entry point -------------------------------------------------------------------------
 def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
           prog: str = "lxc-start", **options: Any) -> int:
@@ -370,6 +437,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     Daemonized: returns 0 once the container is RUNNING. Raises LxczError on failure."""
     from lxcz.runtime.lock import container_lock
 
+    prime_cgroup_attach()
     options["daemonize"] = daemonize
     with container_lock(c.config_path, c.name):
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
@@ -383,6 +451,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         mon = Monitor(spec, sock, report_fd=-1)
         return mon.run()
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    _prime_join()
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -638,6 +707,7 @@ class Monitor:
     def startup(self) -> None:
         s = self.spec
         self.set_state("STARTING")
+        prime_cgroup_attach()
         self.setup_cgroups()
         self.run_hooks("pre-start")
         self.setup_terminals()
@@ -752,6 +822,7 @@ class Monitor:
             os.set_inheritable(x.fileno(), False)
         newpid = "pid" in s.clone and "pid" not in s.share
         oldns = -1
+        _prime_join()
         if newpid:
             oldns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             calls.unshare(calls.CLONE_NEWPID)

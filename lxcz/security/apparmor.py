@@ -45,9 +45,12 @@ What LXC 5 does, and where lxcz differs (see docs/isolation.md):
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 UNCONFINED = "unconfined"
 UNCHANGED = "unchanged"

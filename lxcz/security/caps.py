@@ -26,9 +26,11 @@ Public API:
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Set
-
 from lxcz.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Set
 
 # linux/capability.h, in number order
 CAP_NAMES = (

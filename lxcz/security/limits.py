@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Dict, Mapping, Optional, Tuple, Union
 
 from lxcz.errors import LxczError
 
@@ -53,7 +52,11 @@ NAMESPACED_PREFIXES = ("net.", "fs.mqueue.", "kernel.shm", "kernel.msg", "user."
 NAMESPACED_NAMES = ("kernel.sem", "kernel.sem_next_id", "kernel.hostname",
                     "kernel.domainname")
 
-Limit = Union[str, int, Tuple[int, int]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Tuple, Union
+
+    Limit = Union[str, int, Tuple[int, int]]
 
 
 def rlimit_number(name: str) -> int:

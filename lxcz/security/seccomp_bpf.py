@@ -37,7 +37,6 @@ actions are an error. Conditional jumps longer than 255 instructions are routed 
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Optional, Tuple
 
 from lxcz.errors import ConfigError, LxczError
 from lxcz.security.seccomp_policy import Policy, Rule, action_name
@@ -56,7 +55,11 @@ OFF_NR = 0
 OFF_ARCH = 4
 OFF_ARGS = 16
 
-Insn = Tuple[int, int, int, int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
+
+    Insn = Tuple[int, int, int, int]
 
 
 class _Asm:

@@ -18,9 +18,12 @@ Public API:
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 SELINUXFS = "/sys/fs/selinux"
 

@@ -21,12 +21,14 @@ import fcntl
 import os
 import random
 import re
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 from lxcz.errors import LxczError, NotImplementedYet
 from lxcz.storage import dirstore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence
+
     from lxcz.container import Container
 
 LXC_CREATE_QUIET = 1

@@ -23,12 +23,14 @@ import random
 import re
 import shutil
 import subprocess
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.log import log
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
+
     from lxcz.container import Container
 
 # python3-lxc's flag values

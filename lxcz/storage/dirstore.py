@@ -11,9 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "dir"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -16,12 +16,14 @@ import os
 import re
 import shutil
 import time
-from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.storage import clone as cl
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+
     from lxcz.container import Container
 
 _SNAP = re.compile(r"^snap(\d+)$")

@@ -7,7 +7,10 @@ import fcntl
 import os
 import struct
 import termios
-from typing import Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 PER_LINUX = 0x0000
 PER_LINUX32 = 0x0008

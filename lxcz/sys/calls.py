@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # clone/unshare/setns flags (linux/sched.h)
 CLONE_NEWNS = 0x00020000

@@ -17,7 +17,10 @@ when a function is called.
 from __future__ import annotations
 
 import os
-from typing import Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 

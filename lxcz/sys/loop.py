@@ -13,7 +13,10 @@ import errno
 import fcntl
 import os
 import struct
-from typing import Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Tuple
 
 LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01

@@ -20,6 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence
 
+
 NONE, REQUIRED, OPTIONAL = 0, 1, 2
 
 

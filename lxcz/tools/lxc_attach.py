@@ -4,9 +4,12 @@ code is the command's (128 + N when signal N ended it)."""
 from __future__ import annotations
 
 import os
-from typing import List, Optional
 
 from lxcz.tools.common import NONE, OPTIONAL, REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME [-- COMMAND]"
 OPTIONS_TEXT = """\

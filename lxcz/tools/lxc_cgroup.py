@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 from lxcz.tools.common import Args, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME state-object [value]"
 

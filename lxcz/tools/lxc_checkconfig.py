@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
 
 from lxcz.tools.common import REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 OPTIONS = [
     Opt(None, "config", "config", REQUIRED, "PATH",

@@ -9,7 +9,10 @@ first matching key in -l order wins), ``KEY is not set.`` when it has no value, 
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 
 def _usage(prog: str) -> int:

@@ -4,9 +4,12 @@ with the escape prefix (Ctrl+a, -e to change it) followed by q."""
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 from lxcz.tools.common import REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME [--tty NUMBER]"
 OPTS = [

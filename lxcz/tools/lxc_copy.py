@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import random
 import string
-from typing import List, Optional
 
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 OPTIONS = [
     Opt("N", "newname", "newname", REQUIRED, "NEWNAME", "NEWNAME for the restored container"),

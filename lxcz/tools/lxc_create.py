@@ -4,9 +4,12 @@ or none) with an initial configuration (-f FILE or lxc.default_config)."""
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 from lxcz.tools.common import REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME --template=TEMPLATE [OPTION...] [-- template-options]"
 OPTIONS_TEXT = """\

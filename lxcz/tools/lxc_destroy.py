@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME [-f] [-P lxcpath]"
 OPTS = [

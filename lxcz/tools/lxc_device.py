@@ -3,9 +3,11 @@ take it away (``lxc-device -n NAME add|del DEV [NAME-IN-CONTAINER]``)."""
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import Args, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 
 def parser(prog: str) -> ToolParser:

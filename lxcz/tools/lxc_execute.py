@@ -7,9 +7,11 @@ be run). With -f and a name that is not defined, nothing is written to the lxcpa
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME -- COMMAND"
 OPTS = [
@@ -84,6 +86,9 @@ def _id(text: Optional[str], what: str) -> Optional[int]:
 
 def body(args: Args) -> int:
     from lxcz.runtime import api
+    from lxcz.runtime.start import prime_cgroup_attach
+
+    prime_cgroup_attach()  # overlaps the kernel's cgroup attach latency with loading
 
     uid = _id(args.uid, "uid")
     gid = _id(args.gid, "gid")

@@ -4,9 +4,12 @@ in LXC 5's layout (``KEY:`` padded to 15 columns; ``-H`` raw numbers and bare va
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, List, Optional
 
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 SYNOPSIS = "--name=NAME"
 DESCRIPTION = "display some information about a container with the identifier NAME"

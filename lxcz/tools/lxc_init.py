@@ -3,9 +3,11 @@ as a child, reaps zombies, forwards signals, exits with CMD's status."""
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME -- COMMAND"
 OPTS = [Opt("n", "name", "name", REQUIRED, "NAME", "NAME of the container")]

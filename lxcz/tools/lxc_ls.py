@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional
 
 from lxcz.tools.common import NONE, OPTIONAL, REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 SYNOPSIS = (
     "\n[-P lxcpath] [--active] [--running] [--frozen] [--stopped] [--nesting] [-g groups] "

@@ -3,9 +3,11 @@ expression (-n, default every container), for one or more lxcpaths (-P repeats).
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "[--name=NAME]"
 OPTS = [

@@ -9,9 +9,12 @@ shows them with PS_OPTIONS; the processes are those of the containers' cgroups.
 from __future__ import annotations
 
 import sys
-from typing import Dict, List, Optional
 
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 SYNOPSIS = "[--name=NAME]... [--lxc] [-- ps options]"
 OPTS = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 OPTIONS = [
     Opt("L", "list", "list", NONE, help="list all snapshots", action="store_true"),

@@ -3,9 +3,11 @@ a per-container monitor; daemonized by default, -F keeps the terminal as the con
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 SYNOPSIS = "--name=NAME -- COMMAND"
 OPTS = [
@@ -62,9 +64,10 @@ def body(args: Args) -> int:
 
     from lxcz import log as lxlog
     from lxcz.runtime import api
-    from lxcz.runtime.start import AlreadyRunning
+    from lxcz.runtime.start import AlreadyRunning, prime_cgroup_attach
     from lxcz.tools.lxc_execute import load
 
+    prime_cgroup_attach()  # overlaps the kernel's cgroup attach latency with loading
     c = load(args)
     share: Dict[str, str] = {}
     for ns in ("net", "ipc", "uts", "pid"):

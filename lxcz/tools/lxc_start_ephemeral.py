@@ -7,9 +7,11 @@ onto ``lxc-copy -e``: an overlay snapshot of BASE, started, destroyed when it st
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 OPTIONS = [
     Opt("o", "orig", "orig", REQUIRED, "ORIG", "name of the original container"),

@@ -3,9 +3,11 @@ timeout unless --nokill; -k kills at once, -r reboots, -W does not wait."""
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME"
 OPTS = [

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
 
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 TERMCLEAR = "\033[H\033[J"
 TERMNORM = "\033[0m"

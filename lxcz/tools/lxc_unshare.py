@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
 
 from lxcz.errors import LxczError
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "-s NAMESPACES COMMAND"
 DESCRIPTION = "run a COMMAND in a new set of NAMESPACES"

@@ -10,9 +10,12 @@ would still refuse is reported as a warning.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 from lxcz.tools.common import REQUIRED, Opt, ToolParser
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 
 class _Parser(ToolParser):

@@ -12,9 +12,12 @@ from __future__ import annotations
 import getopt
 import os
 import sys
-from typing import List, Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 USAGE = """\
 usage: {prog} [-h] [-m <uid-maps>] [-s] -- [command [arg ..]]

@@ -3,9 +3,11 @@ the timeout (-t seconds) passes (exit 1)."""
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from lxcz.tools.common import REQUIRED, Args, Opt, ToolParser, UsageError, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 SYNOPSIS = "--name=NAME --state=STATE"
 OPTS = [

@@ -20,9 +20,12 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 DEFAULT_FSSIZE = 1 << 30  # LXC's default for loop and lvm: 1 GiB
 DEFAULT_FSTYPE = "ext4"

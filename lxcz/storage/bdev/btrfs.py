@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "btrfs"
 can_snapshot = True

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Optional
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "dir"
 can_snapshot = False

@@ -11,10 +11,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Optional
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_tree, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "loop"
 can_snapshot = False

@@ -8,10 +8,13 @@ otherwise snapshots are classic copy-on-write LVs of the origin's size.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_tree, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "lvm"
 can_snapshot = True

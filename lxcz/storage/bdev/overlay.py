@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Optional, Tuple
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 TYPE = "overlay"
 can_snapshot = True

@@ -7,10 +7,13 @@ Snapshot clones are ``zfs snapshot`` + ``zfs clone``.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 TYPE = "zfs"
 can_snapshot = True

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import List, Optional, Sequence
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 TEMPLATE_DIR = "/usr/share/lxc/templates"
 BUILTIN = ("busybox",)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import List, Optional, Sequence
 
 from lxcz.errors import LxczError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 HELP = """\
 lxcz built-in busybox template

@@ -27,7 +27,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Dict, FrozenSet, NamedTuple, Optional, Tuple
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, Optional, Tuple
 
 # linux/audit.h: EM_* | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
 AUDIT_ARCH_64BIT = 0x80000000
@@ -51,13 +55,10 @@ PER_LINUX = 0x0000
 PER_LINUX32 = 0x0008
 
 
-class Arch(NamedTuple):
-    name: str
-    audit_arch: int
-    bits: int           # width of a syscall argument register
-    big_endian: bool
-    table: str          # key in syscalls.json
-    nr_offset: int = 0  # added to every number of the table (x32)
+# name, audit arch, bits (width of a syscall argument register), big_endian, table (key
+# in syscalls.json), nr_offset (added to every number of the table: x32). A plain
+# namedtuple: typing.NamedTuple would import typing on every start.
+Arch = namedtuple("Arch", "name audit_arch bits big_endian table nr_offset", defaults=(0,))
 
 
 ARCHES: Dict[str, Arch] = {

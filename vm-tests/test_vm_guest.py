@@ -1,0 +1,234 @@
+"""The one suite every guest of the matrix runs, through testinfra over ssh.
+
+It checks what lxcz provides today on the guest's own CPU, kernel and Python. Tests of
+tools that do not exist yet skip with "not implemented in lxcz yet" (the tool's own
+message), so they turn on by themselves as tools land. Run it with ci/vm-matrix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from conftest import LXCZ, need, unimplemented
+
+# ------------------------------------------------------------------ the guest itself
+
+
+def test_machine_is_the_expected_cpu(host, vm):
+    assert host.check_output("uname -m") == vm["uname_m"]
+    assert host.check_output("python3 -c 'import platform; print(platform.machine())'") \
+        == vm["uname_m"]
+
+
+def test_python_version(host, vm):
+    out = host.check_output("python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+    assert out == vm["image_python"]
+
+
+def test_kernel_is_the_debian_package(host, vm):
+    release = host.check_output("uname -r")
+    if "stamp" in vm:
+        assert release == vm["stamp"]["kernel"]
+    assert host.file(f"/boot/config-{release}").exists
+
+
+def test_cgroup_layout(host, vm):
+    fstype = host.check_output("stat -f -c %T /sys/fs/cgroup")
+    if vm["cgroup"] == "unified":
+        assert fstype == "cgroup2fs"
+        assert host.file("/sys/fs/cgroup/cgroup.controllers").exists
+    else:
+        assert fstype == "tmpfs"
+        assert host.check_output("stat -f -c %T /sys/fs/cgroup/unified") == "cgroup2fs"
+        v1 = host.check_output("ls /sys/fs/cgroup").split()
+        # which v1 controllers exist depends on the kernel (6.12 may lack cpuset v1)
+        assert "pids" in v1 and "systemd" in v1 and len(v1) >= 5, v1
+
+
+# ------------------------------------------------------------------ lxcz itself
+
+
+def test_lxcz_is_the_file_under_test(host):
+    want = os.environ.get("LXCZ_VM_LXCZ_SHA256")
+    if not want:
+        pytest.skip("LXCZ_VM_LXCZ_SHA256 not set (ci/vm-matrix sets it)")
+    assert host.check_output(f"sha256sum {LXCZ}").split()[0] == want
+
+
+def test_lxcz_version(host):
+    res = host.run(f"{LXCZ} --version")
+    assert res.rc == 0, res.stderr
+    assert res.stdout.startswith("lxcz ")
+
+
+def test_lxcz_list(host):
+    names = host.check_output(f"{LXCZ} --list").split()
+    for tool in ("lxc-start", "lxc-execute", "lxc-checkconfig", "lxc-attach", "lxc-create"):
+        assert tool in names
+    assert len(names) >= 25
+
+
+def test_install_and_uninstall(host, installed):
+    names = host.check_output(f"{LXCZ} --list").split()
+    for name in names:
+        link = host.file(f"/usr/local/bin/{name}")
+        assert link.is_symlink and link.linked_to == LXCZ, name
+    again = host.run(f"{LXCZ} install")
+    assert again.rc == 0 and again.stdout.startswith("0 links made"), again.stdout
+    tmp = host.check_output("mktemp -d")
+    try:
+        assert host.run(f"{LXCZ} install --prefix {tmp}").rc == 0
+        assert host.check_output(f"ls {tmp} | wc -l") == str(len(names))
+        assert host.run(f"{LXCZ} uninstall --prefix {tmp}").rc == 0
+        assert host.check_output(f"ls {tmp} | wc -l") == "0"
+        bad = host.run(f"{LXCZ} install --prefix {tmp}/missing")
+        assert bad.rc != 0 and bad.stderr.count("\n") == 1, bad.stderr
+    finally:
+        host.run(f"rm -rf {tmp}")
+
+
+def test_tool_through_link(host, installed):
+    res = host.run("lxc-ls --version")
+    if unimplemented(res):
+        pytest.skip("lxc-ls: not implemented in lxcz yet")
+    assert res.rc == 0, res.stderr
+
+
+# ------------------------------------------------------------------ lxc-checkconfig
+
+# lxc-checkconfig label -> kernel config symbol
+CHECKCONFIG_SYMBOLS = {
+    "Namespaces": "CONFIG_NAMESPACES",
+    "Utsname namespace": "CONFIG_UTS_NS",
+    "Ipc namespace": "CONFIG_IPC_NS",
+    "Pid namespace": "CONFIG_PID_NS",
+    "User namespace": "CONFIG_USER_NS",
+    "Network namespace": "CONFIG_NET_NS",
+    "Cgroups": "CONFIG_CGROUPS",
+    "Cgroup device": "CONFIG_CGROUP_DEVICE",
+    "Cgroup sched": "CONFIG_CGROUP_SCHED",
+    "Cgroup cpu account": "CONFIG_CGROUP_CPUACCT",
+    "Cgroup memory controller": "CONFIG_MEMCG",
+    "Cgroup cpuset": "CONFIG_CPUSETS",
+    "Veth pair device": "CONFIG_VETH",
+    "Macvlan": "CONFIG_MACVLAN",
+    "Vlan": "CONFIG_VLAN_8021Q",
+    "Bridges": "CONFIG_BRIDGE",
+    "FUSE (for use with lxcfs)": "CONFIG_FUSE_FS",
+    "checkpoint restore": "CONFIG_CHECKPOINT_RESTORE",
+}
+
+
+def _kernel_config(host) -> dict:
+    text = host.check_output("cat /boot/config-$(uname -r)")
+    conf = {}
+    for line in text.splitlines():
+        m = re.match(r"(CONFIG_\w+)=(.*)", line)
+        if m:
+            conf[m.group(1)] = m.group(2)
+    return conf
+
+
+def test_checkconfig_agrees_with_kernel_config(host, installed):
+    res = need(host.run("lxc-checkconfig"), "lxc-checkconfig")
+    assert res.rc == 0, res.stderr
+    conf = _kernel_config(host)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)
+    checked = 0
+    for line in out.splitlines():
+        label, sep, verdict = line.partition(":")
+        label = label.strip()
+        sym = label if label.startswith("CONFIG_") else CHECKCONFIG_SYMBOLS.get(label)
+        if not sep or not sym:
+            continue
+        verdict = verdict.strip().lower()
+        if not verdict:
+            continue
+        want_enabled = conf.get(sym) in ("y", "m")
+        assert verdict.startswith("enabled") == want_enabled, (line, sym, conf.get(sym))
+        checked += 1
+    assert checked >= 8, out
+
+
+# ------------------------------------------------------------------ containers
+
+
+def test_create_busybox(host, busybox_ct):
+    path, name = busybox_ct
+    assert host.file(f"{path}/{name}/config").exists
+    assert host.file(f"{path}/{name}/rootfs/bin/busybox").exists
+
+
+def test_execute_pid2_exit_code_and_reaping(host, busybox_ct):
+    path, name = busybox_ct
+    res = need(host.run(f"lxc-execute -P {path} -n {name} -- /bin/sh -c 'echo pid=$$; exit 7'"),
+               "lxc-execute")
+    assert res.rc == 7, res.stderr
+    assert "pid=2" in res.stdout.split(), res.stdout
+    # an orphan (sleep whose parent exits at once) must be reaped by PID 1, not left a zombie
+    script = "sh -c 'sleep 0.3 &'; sleep 1.5; cat /proc/[0-9]*/stat"
+    res = need(host.run(f"lxc-execute -P {path} -n {name} -- /bin/sh -c \"{script}\""),
+               "lxc-execute")
+    assert res.rc == 0, res.stderr
+    stats = [line for line in res.stdout.splitlines() if line.strip()]
+    assert stats, "no /proc in the container"
+    assert not [s for s in stats if re.search(r"\) Z ", s)], stats
+
+
+def test_start_attach_stop(host, busybox_ct):
+    path, name = busybox_ct
+    res = need(host.run(f"lxc-start -P {path} -n {name} -d"), "lxc-start")
+    assert res.rc == 0, res.stderr
+    wait = host.run(f"lxc-wait -P {path} -n {name} -s RUNNING -t 30")
+    if not unimplemented(wait):
+        assert wait.rc == 0, wait.stderr
+    info = host.run(f"lxc-info -P {path} -n {name} -s")
+    if not unimplemented(info):
+        assert "RUNNING" in info.stdout, info.stdout
+    att = need(host.run(f"lxc-attach -P {path} -n {name} -- /bin/sh -c 'echo in; exit 3'"),
+               "lxc-attach")
+    assert att.rc == 3 and att.stdout.strip() == "in", (att.rc, att.stdout, att.stderr)
+    stop = need(host.run(f"lxc-stop -P {path} -n {name} -t 20"), "lxc-stop")
+    assert stop.rc == 0, stop.stderr
+    info = host.run(f"lxc-info -P {path} -n {name} -s")
+    if not unimplemented(info):
+        assert "STOPPED" in info.stdout, info.stdout
+
+
+def test_container_cgroup(host, vm, busybox_ct):
+    path, name = busybox_ct
+    res = need(host.run(f"lxc-start -P {path} -n {name} -d"), "lxc-start")
+    assert res.rc == 0, res.stderr
+    try:
+        pid = need(host.run(f"lxc-info -P {path} -n {name} -p -H"), "lxc-info").stdout.strip()
+        assert pid.isdigit(), pid
+        cg = host.check_output(f"cat /proc/{pid}/cgroup")
+        if vm["cgroup"] == "unified":
+            assert cg.startswith("0::/") and name in cg, cg
+        else:
+            assert any(name in line for line in cg.splitlines() if not line.startswith("0::")), cg
+    finally:
+        host.run(f"lxc-stop -P {path} -n {name} -k -t 10")
+
+
+# sethostname exists under that name on all six architectures; busybox hostname reports
+# its failure, and container root may call it (own UTS namespace) when seccomp allows
+SECCOMP_DENY_SETHOSTNAME = "2\\ndenylist\\nsethostname errno 1\\n"
+
+
+def test_seccomp_denies_and_allows(host, vm, busybox_ct):
+    path, name = busybox_ct
+    profile = f"{path}/deny-sethostname.seccomp"
+    host.run(f"printf '{SECCOMP_DENY_SETHOSTNAME}' > {profile}")
+    run = f"lxc-execute -P {path} -n {name}"
+    control = need(host.run(f"{run} -- /bin/hostname vmtest"), "lxc-execute")
+    assert control.rc == 0, ("sethostname without the profile", control.stderr)
+    opt = f"-s lxc.seccomp.profile={profile}"
+    denied = need(host.run(f"{run} {opt} -- /bin/hostname vmtest"), "lxc-execute")
+    assert denied.rc != 0, (denied.stdout, denied.stderr)
+    assert "not permitted" in denied.stderr.lower(), denied.stderr
+    allowed = need(host.run(f"{run} {opt} -- /bin/uname -m"), "lxc-execute")
+    assert allowed.rc == 0 and allowed.stdout.strip() == vm["uname_m"], \
+        (allowed.stdout, allowed.stderr)
