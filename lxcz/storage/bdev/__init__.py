@@ -82,6 +82,29 @@ def copy_tree(src: str, dst: str) -> None:
                         f"{lines[-1] if lines else 'cp exited ' + str(res.returncode)}")
 
 
+def copy_into(src_value: str, dst_value: str, src_mounted: Optional[str] = None) -> None:
+    """Copy the rootfs of one store into a freshly made block-device store: the source is
+    mounted read-only (unless the caller has it mounted already), the destination
+    read-write, both in a temporary directory and unmounted afterwards."""
+    import tempfile
+
+    src_store, dst_store = for_value(src_value), for_value(dst_value)
+    with tempfile.TemporaryDirectory(prefix="lxcz-clone-") as tmp:
+        src_dir, dst_dir = os.path.join(tmp, "src"), os.path.join(tmp, "dst")
+        os.mkdir(src_dir)
+        os.mkdir(dst_dir)
+        mounted_src = src_mounted or src_store.mount(src_value, src_dir, True)
+        try:
+            dst_store.mount(dst_value, dst_dir)
+            try:
+                copy_tree(mounted_src, dst_dir)
+            finally:
+                dst_store.umount(dst_dir)
+        finally:
+            if not src_mounted:
+                src_store.umount(src_dir)
+
+
 def is_mountpoint(path: str) -> bool:
     try:
         with open("/proc/self/mountinfo") as fh:

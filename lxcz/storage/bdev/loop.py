@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 
 from lxcz.errors import LxczError
-from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_tree, run
+from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_into, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,8 +95,6 @@ def clone(src_value: str, container_dir: str, name: str, snapshot: bool,
     if snapshot:
         raise LxczError("loop store: snapshots are not supported (use -B overlay for a "
                         "snapshot clone)")
-    from lxcz.storage.bdev import for_value
-
     src_path = path_of(src_value)
     size = opts.fssize or (os.stat(src_path).st_size if os.path.isfile(src_path)
                            else DEFAULT_FSSIZE)
@@ -107,24 +104,11 @@ def clone(src_value: str, container_dir: str, name: str, snapshot: bool,
     make_image(dst, size, fstype)
     value = "loop:" + dst
     os.makedirs(os.path.join(container_dir, "rootfs"), 0o755, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="lxcz-clone-") as tmp:
-        src_dir, dst_dir = os.path.join(tmp, "src"), os.path.join(tmp, "dst")
-        os.mkdir(src_dir)
-        os.mkdir(dst_dir)
-        src_store = for_value(src_value)
-        mounted_src = src_mounted or src_store.mount(src_value, src_dir, True)
-        try:
-            mount(value, dst_dir)
-            try:
-                copy_tree(mounted_src, dst_dir)
-            finally:
-                umount(dst_dir)
-        except BaseException:
-            os.unlink(dst)
-            raise
-        finally:
-            if not src_mounted:
-                src_store.umount(src_dir)
+    try:
+        copy_into(src_value, value, src_mounted)
+    except BaseException:
+        os.unlink(dst)
+        raise
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from lxcz.errors import LxczError
-from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_tree, run
+from lxcz.storage.bdev import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, copy_into, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,28 +116,11 @@ def clone(src_value: str, container_dir: str, name: str, snapshot: bool,
         os.makedirs(os.path.join(container_dir, "rootfs"), 0o755, exist_ok=True)
         return f"lvm:/dev/{ovg}/{name}"
     value = create(container_dir, name, opts)
-    import tempfile
-
-    from lxcz.storage.bdev import for_value
-
-    with tempfile.TemporaryDirectory(prefix="lxcz-clone-") as tmp:
-        s, d = os.path.join(tmp, "s"), os.path.join(tmp, "d")
-        os.mkdir(s)
-        os.mkdir(d)
-        store = for_value(src_value)
-        src_dir = src_mounted or store.mount(src_value, s, True)
-        try:
-            mount(value, d)
-            try:
-                copy_tree(src_dir, d)
-            finally:
-                umount(d)
-        except BaseException:
-            destroy(value)
-            raise
-        finally:
-            if not src_mounted:
-                store.umount(s)
+    try:
+        copy_into(src_value, value, src_mounted)
+    except BaseException:
+        destroy(value)
+        raise
     return value
 
 
