@@ -389,6 +389,26 @@ class ContainerCgroup:
                 raise LxczError(f"cannot attach {pid} to cgroup {self.path(h)}: "
                                 f"{_strerror(err)}") from None
 
+    def chown(self, uid: int, gid: int) -> None:
+        """Hand the cgroup to the container's root (a user namespace): the directory and
+        the files it needs to manage its own subtree, as LXC does."""
+        for h in self.manager.hierarchies:
+            top = self.path(h)
+            names = ["", "cgroup.procs"]
+            if h.version == 2:
+                names += ["cgroup.subtree_control", "cgroup.threads"]
+            else:
+                names += ["tasks"]
+            for n in names:
+                p = os.path.join(top, n) if n else top
+                try:
+                    os.chown(p, uid, gid)
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    raise LxczError(f"cannot hand cgroup {p} to the container: "
+                                    f"{_strerror(err)}") from None
+
     def leave(self, pid: Optional[int] = None) -> None:
         """Move pid (default: this process) out, into ``lxc.pivot``."""
         self.manager.pivot(os.getpid() if pid is None else pid)

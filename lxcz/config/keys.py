@@ -141,7 +141,7 @@ ROWS: List[Key] = [
 ] + [
     Key("lxc.hook.version", V.hook_version, _pi, applied=True, doc="hook calling convention: 0 arguments, "
         "1 environment variables", example="1"),
-    Key("lxc.idmap", V.idmap, V.parse_idmap, kind=LIST, legacy=("lxc.id_map",),
+    Key("lxc.idmap", V.idmap, V.parse_idmap, kind=LIST, legacy=("lxc.id_map",), applied=True,
         doc="user namespace id map: u|g|b NSID HOSTID RANGE", example="u 0 100000 65536"),
     Key("lxc.include", V.no_newline, kind=LIST, applied=True, doc="read another config "
         "file, or every *.conf file of a directory, at this point"),

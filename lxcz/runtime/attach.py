@@ -178,19 +178,25 @@ def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> 
                     raise LxczError(f"cannot open the {ns} namespace of process {pid}: "
                                     f"{err.strerror}") from None
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        if "pid" in fds:
-            own_pidns = os.open("/proc/self/ns/pid_for_children",
-                                os.O_RDONLY | os.O_CLOEXEC)
-            calls.setns(fds["pid"], calls.CLONE_NEWPID)
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child, reports via the pipe
-            os.close(rfd)
-            try:
-                _child(run, payload, spec, fds, wfd)
-            except BaseException as err:  # noqa: BLE001 - everything goes to the parent
-                _write_err(wfd, _ERR_SETUP, str(err) or type(err).__name__)
-                os._exit(255)
-            os._exit(0)
+        if "user" in fds and os.geteuid() != 0:
+            # not root: only inside the container's user namespace may we enter its PID
+            # namespace, so an intermediate process joins both and forks the attached
+            # one, which we adopt as subreaper once the intermediate is gone
+            child = _spawn_via_userns(run, payload, spec, fds, rfd, wfd)
+        else:
+            if "pid" in fds:
+                own_pidns = os.open("/proc/self/ns/pid_for_children",
+                                    os.O_RDONLY | os.O_CLOEXEC)
+                calls.setns(fds["pid"], calls.CLONE_NEWPID)
+            child = os.fork()
+            if child == 0:  # pragma: no cover - runs in the child, reports via the pipe
+                os.close(rfd)
+                try:
+                    _child(run, payload, spec, fds, wfd)
+                except BaseException as err:  # noqa: BLE001 - everything goes to the parent
+                    _write_err(wfd, _ERR_SETUP, str(err) or type(err).__name__)
+                    os._exit(255)
+                os._exit(0)
     finally:
         if own_pidns >= 0:
             calls.setns(own_pidns, calls.CLONE_NEWPID)
@@ -218,6 +224,57 @@ def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> 
 
         log.error("%s", msg[1:].decode("utf-8", "replace"))
     return child
+
+
+def _spawn_via_userns(run: Callable[..., Any], payload: Any, spec: AttachSpec,
+                      fds: Dict[str, int], rfd: int, wfd: int) -> int:
+    """Fork an intermediate that joins the user and PID namespaces and forks the attached
+    process; return that process's pid (our child once the intermediate has exited)."""
+    from lxcz.sys import calls
+
+    calls.set_child_subreaper()
+    pr, pw = os.pipe2(os.O_CLOEXEC)
+    inter = os.fork()
+    if inter == 0:  # pragma: no cover - the intermediate
+        os.close(rfd)
+        os.close(pr)
+        try:
+            calls.setns(fds["user"], calls.CLONE_NEWUSER)
+            if "pid" in fds:
+                calls.setns(fds["pid"], calls.CLONE_NEWPID)
+            rest = {k: v for k, v in fds.items() if k not in ("user", "pid")}
+            child = os.fork()
+            if child == 0:
+                os.close(pw)
+                try:
+                    _child(run, payload, spec, rest, wfd)
+                except BaseException as err:  # noqa: BLE001 - everything to the parent
+                    _write_err(wfd, _ERR_SETUP, str(err) or type(err).__name__)
+                    os._exit(255)
+                os._exit(0)
+            os.write(pw, str(child).encode())
+        except BaseException as err:  # noqa: BLE001
+            _write_err(wfd, _ERR_SETUP, f"cannot enter the container's namespaces: "
+                                        f"{getattr(err, 'strerror', None) or err}")
+            os._exit(255)
+        os._exit(0)
+    os.close(pw)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(pr, 64)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    os.close(pr)
+    _reap(inter)
+    if not data:
+        # the intermediate failed: its message is in the error pipe; a dead pid reaps
+        # to nothing, so hand back the intermediate's (already reaped) pid
+        return inter
+    return int(data)
 
 
 def _reap(pid: int) -> int:

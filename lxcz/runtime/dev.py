@@ -3,6 +3,7 @@ instance, /dev/ptmx, and /dev/console plus /dev/ttyN bound to host ptys."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -65,7 +66,15 @@ def devpts(rootfd: int, pty_max: Optional[int]) -> None:
     if pty_max:
         data += f",max={pty_max}"
     try:
-        calls.mount("devpts", fd_path(fd), "devpts", calls.MS_NOSUID | calls.MS_NOEXEC, data)
+        try:
+            calls.mount("devpts", fd_path(fd), "devpts", calls.MS_NOSUID | calls.MS_NOEXEC,
+                        data)
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise
+            # gid 5 (tty) is not mapped in this user namespace
+            calls.mount("devpts", fd_path(fd), "devpts", calls.MS_NOSUID | calls.MS_NOEXEC,
+                        data.replace(",gid=5", ""))
     except OSError as err:
         raise LxczError(f"failed to mount devpts: {err.strerror}") from None
     finally:

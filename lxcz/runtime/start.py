@@ -110,6 +110,7 @@ class Spec:
         self.procs: Dict[str, str] = o.pop("procs") if "procs" in o else {}
         self.keyring: bool = o.pop("keyring", True)  # lxc.keyring.session
         self.personality: str = o.pop("personality", "")
+        self.idmap: List[Any] = o.pop("idmap") if "idmap" in o else []  # lxcz.security.idmap
         if o:
             raise TypeError(f"Spec() got unexpected arguments: {', '.join(sorted(o))}")
 
@@ -250,6 +251,7 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     spec.stop_signal = _signum(cfg.get("lxc.signal.stop"), signal.SIGKILL)
     spec.pdeath_signal = _signum(cfg.get("lxc.monitor.signal.pdeath"), signal.SIGKILL)
     spec.clone = namespaces(cfg, options)
+    user_namespace(spec, cfg)
     security(spec, cfg)
     spec.networks = list(cfg.networks())
     if any(n.get("type") == "none" for n in spec.networks):
@@ -262,6 +264,15 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
         from lxcz.net import netdev
 
         netdev.validate(spec.networks)
+        if os.geteuid() != 0:
+            for n in spec.networks:
+                key = f"lxc.net.{n.get('index', 0)}"
+                if n.get("type") not in ("veth", "empty"):
+                    raise LxczError(f"{key}.type: an unprivileged container can have veth "
+                                    f"and empty networks only, not {n.get('type')}")
+                if n.get("type") == "veth" and not n.get("link"):
+                    raise LxczError(f"{key}.link: an unprivileged veth needs a bridge "
+                                    "allowed in /etc/lxc/lxc-usernet")
     share = dict(cfg.prefixed("lxc.namespace.share."))
     for ns, target in (options.get("share") or {}).items():
         share[ns] = target
@@ -328,11 +339,51 @@ def namespaces(cfg: Any, options: Dict[str, Any]) -> List[str]:
     for n in chosen + list(keep):
         if n not in calls.NAMESPACES:
             raise LxczError(f"unknown namespace '{n}'")
-    if "user" in chosen:
-        raise LxczError("user namespaces (lxc.idmap) are not supported by lxcz yet")
     if not os.path.exists("/proc/self/ns/cgroup") and "cgroup" in chosen:
         chosen.remove("cgroup")
     return [n for n in NS_ORDER if n in chosen and n not in keep]
+
+
+def user_namespace(spec: Spec, cfg: Any) -> None:
+    """lxc.idmap: a new user namespace with these maps (LXC adds CLONE_NEWUSER whenever a
+    map is set). Not root: the maps are required and must be the caller's to give."""
+    where = [it for it in cfg.items() if it.key in ("lxc.idmap", "lxc.id_map")]
+    items = [" ".join(str(p) for p in m) if isinstance(m, (tuple, list)) else str(m)
+             for m in cfg.get_list("lxc.idmap")]
+    euid = os.geteuid()
+    if not items:
+        if "user" in spec.clone and "user" not in spec.share:
+            raise LxczError("lxc.namespace.clone has user but no lxc.idmap is set")
+        if euid != 0:
+            raise LxczError("an unprivileged container needs lxc.idmap entries (for "
+                            "example in ~/.config/lxc/default.conf): no map for root")
+        return
+    from lxcz.security import idmap
+
+    try:
+        maps = idmap.parse(items)
+    except LxczError as err:
+        # name the entry that broke the list: the first prefix that fails to parse
+        bad = next((i for i in range(len(items)) if _fails(idmap.parse, items[:i + 1])),
+                   len(items) - 1)
+        it = where[bad] if bad < len(where) else None
+        if it is not None and it.path:
+            raise LxczError(f"{it.path}:{it.line}: {err}") from None
+        raise
+    idmap.root_ids(maps)  # container root must be mapped
+    if euid != 0:
+        idmap.check_allowed(maps)
+    spec.idmap = maps
+    if "user" not in spec.clone:
+        spec.clone = [n for n in NS_ORDER if n in spec.clone or n == "user"]
+
+
+def _fails(fn: Any, arg: Any) -> bool:
+    try:
+        fn(arg)
+    except LxczError:
+        return True
+    return False
 
 
 def resolve_share(ns: str, target: str, lxcpath: str) -> str:
@@ -751,12 +802,42 @@ class Monitor:
             self.orig_cgroups = mgr.cgroup_of(os.getpid())
         except OSError:
             self.orig_cgroups = {}
-        if s.daemonize:
-            # attached once RUNNING is reported: the cgroup v1 migration waits for an RCU
-            # grace period, better spent after the start than before it
-            self.mon_cgroup = mgr.create(s.name, kind="monitor", pattern=s.cgroup_pattern)
-        self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
+        try:
+            if s.daemonize:
+                # attached once RUNNING is reported: the cgroup v1 migration waits for an
+                # RCU grace period, better spent after the start than before it
+                self.mon_cgroup = mgr.create(s.name, kind="monitor",
+                                             pattern=s.cgroup_pattern)
+            self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
+        except LxczError as err:
+            if os.geteuid() == 0 or s.cgroup_v1 or s.cgroup_v2:
+                raise
+            # an unprivileged user without a delegated cgroup: the container runs in
+            # ours, without limits (lxc.cgroup.* keys make this an error instead)
+            log.info("%s; the container stays in the caller's cgroup", err)
+            if self.mon_cgroup is not None:
+                self.mon_cgroup.destroy()
+                self.mon_cgroup = None
+            return
         self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
+        if s.idmap and os.geteuid() == 0:
+            from lxcz.security import idmap
+
+            self.cgroup.chown(*idmap.root_ids(s.idmap))
+
+    def chown_terminals(self) -> None:
+        """The console and tty slaves belong to the container's root (a user namespace),
+        or its init could not reopen them."""
+        if os.geteuid() != 0:
+            return
+        from lxcz.security import idmap
+
+        uid, gid = idmap.root_ids(self.spec.idmap)
+        for t in ([self.console] if self.console is not None else []) + list(self.ttys):
+            try:
+                os.fchown(t.slave, uid, gid)
+            except OSError as err:
+                log.warning("cannot hand %s to the container: %s", t.slave_path, err.strerror)
 
     def attach_monitor(self) -> None:
         if self.mon_cgroup is not None and not getattr(self, "_mon_attached", False):
@@ -820,7 +901,15 @@ class Monitor:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for x in (parent, child):
             os.set_inheritable(x.fileno(), False)
-        newpid = "pid" in s.clone and "pid" not in s.share
+        userns = bool(s.idmap) and "user" not in s.share
+        if userns:
+            from lxcz.security import idmap
+
+            calls.set_child_subreaper()  # adopts init once its first parent exits
+            self.chown_terminals()
+        # with a user namespace the child makes the PID namespace itself (it must belong
+        # to the new user namespace) and forks init into it
+        newpid = "pid" in s.clone and "pid" not in s.share and not userns
         oldns = -1
         _prime_join()
         if newpid:
@@ -851,12 +940,26 @@ class Monitor:
         try:
             if self.cgroup is not None:
                 self.cgroup.attach(pid)
-            if s.prlimits or s.procs:
-                from lxcz.security import limits
-
-                limits.apply_prlimits(pid, s.prlimits)
-                limits.apply_proc(pid, s.procs)
+            if not userns:
+                self.apply_limits(pid)
             _send(parent, {"go": True})
+            if userns:
+                msg = _recv(parent)
+                if msg is None or "error" in msg:
+                    raise LxczError(msg["error"] if msg else
+                                    "the container's init exited before its user "
+                                    "namespace was set up")
+                idmap.write_maps(pid, s.idmap)
+                _send(parent, {"go": True})
+                msg = _recv(parent)  # the pid of init, forked into the new PID namespace
+                if msg is None or "error" in msg:
+                    raise LxczError(msg["error"] if msg else
+                                    "the container's init exited during the start")
+                os.waitpid(pid, 0)
+                pid = int(msg["pid"])
+                self.init_pid = pid
+                self.apply_limits(pid)
+                _send(parent, {"go": True})
             while True:
                 msg = _recv(parent)
                 if msg is None:
@@ -869,8 +972,7 @@ class Monitor:
                 if "error" in msg:
                     raise LxczError(msg["error"])
                 if msg.get("unshared"):
-                    self.setup_network(pid)
-                    _send(parent, {"go": True})
+                    _send(parent, {"go": True, "made": self.setup_network(pid)})
                     continue
                 if msg.get("ready"):
                     if s.useinit:
@@ -893,9 +995,19 @@ class Monitor:
         if self.console is not None:
             self.console.close_slave()
 
-    def setup_network(self, pid: int) -> None:
+    def apply_limits(self, pid: int) -> None:
+        s = self.spec
+        if s.prlimits or s.procs:
+            from lxcz.security import limits
+
+            limits.apply_prlimits(pid, s.prlimits)
+            limits.apply_proc(pid, s.procs)
+
+    def setup_network(self, pid: int) -> Optional[List[Dict[str, Any]]]:
         """Host side of lxc.net.*: make the interfaces, move them into init's netns,
-        configure them, run script.up."""
+        configure them, run script.up. Not root: see setup_user_network."""
+        if os.geteuid() != 0:
+            return self.setup_user_network(pid)
         from lxcz.net import netdev
 
         s = self.spec
@@ -914,6 +1026,32 @@ class Monitor:
             if net.get("script.up"):
                 netdev.run_script(net["script.up"], s.name, s.config_file, net,
                                   made.get(net.get("index", 0)), "up")
+
+    def setup_user_network(self, pid: int) -> List[Dict[str, Any]]:
+        """An unprivileged container: each veth comes from the usernet service (lxcz's
+        lxc-user-nic) as /etc/lxc/lxc-usernet allows; the child configures them inside
+        its namespace, where it is root. The host ends go away with the namespace."""
+        made: List[Dict[str, Any]] = []
+        nets = [n for n in self.spec.networks if n.get("type") == "veth"]
+        if not nets:
+            return made
+        from lxcz.net import usernic
+
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for net in nets:
+                try:
+                    host, name = usernic.request_veth(
+                        fd, str(net.get("link") or ""), str(net.get("name") or ""),
+                        container=self.spec.name, lxcpath=self.spec.lxcpath)
+                except LxczError as err:
+                    raise LxczError(f"lxc.net.{net.get('index', 0)}: {err}") from None
+                made.append({"index": net.get("index", 0), "kind": "veth",
+                             "host_name": host, "peer_tmp": name, "final_name": name,
+                             "moved": True})
+        finally:
+            os.close(fd)
+        return made
 
     def teardown_network(self) -> None:
         if self.net_state is None:
@@ -1483,7 +1621,9 @@ class Child:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores both at start-up
-        calls.set_dumpable(False)
+        userns = bool(s.idmap) and "user" not in s.share
+        if not userns:
+            calls.set_dumpable(False)  # later with a user namespace: newuidmap checks us
         try:
             calls.set_pdeathsig(s.pdeath_signal)
         except OSError:
@@ -1491,10 +1631,25 @@ class Child:
         msg = _recv(self.sync)
         if not msg or not msg.get("go"):
             return 1
+        if userns:
+            if s.rootfs_store and s.rootfs and os.geteuid() == 0:
+                # a block or overlay store cannot be mounted from inside the user
+                # namespace: mount it now, in a mount namespace of our own
+                calls.unshare(calls.CLONE_NEWNS)
+                calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC, None)
+                from lxcz.storage import bdev
+
+                source = bdev.mount_rootfs(s.rootfs_store, s.rootfs) or s.rootfs
+                if source != s.rootfs:
+                    calls.mount(source, s.rootfs, None, calls.MS_BIND | calls.MS_REC, None)
+                s.rootfs_store = ""
+            self.enter_userns()
         flags = 0
         for ns in s.clone:
-            if ns != "pid" and ns not in s.share:
+            if ns not in ("pid", "user") and ns not in s.share:
                 flags |= calls.NAMESPACES[ns]
+        if userns and "pid" in s.clone and "pid" not in s.share:
+            flags |= calls.CLONE_NEWPID
         for ns, path in s.share.items():
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -1510,11 +1665,15 @@ class Child:
             except OSError as err:
                 raise LxczError(f"cannot create namespaces: {os.strerror(err.errno or 0)}"
                                 ) from None
+        if flags & calls.CLONE_NEWPID:
+            self.fork_init()
         if s.networks:
             _send(self.sync, {"unshared": True})
             msg = _recv(self.sync)
             if not msg or not msg.get("go"):
                 return 1
+            if msg.get("made") is not None:
+                self.configure_network(msg["made"])
         if flags & calls.CLONE_NEWUTS and s.hostname:
             calls.sethostname(s.hostname)
         if s.sysctls:
@@ -1561,6 +1720,53 @@ class Child:
             raise LxczError(f"cannot run '{s.cmd[0]}' in the container: "
                             f"{os.strerror(err.errno or 0)}") from None
         return 1
+
+    def configure_network(self, made: List[Dict[str, Any]]) -> None:
+        """An unprivileged container's interfaces, set up from inside its namespace."""
+        from lxcz.net import netdev
+
+        state = netdev.NetState(self.spec.name, "self", self.spec.networks)  # type: ignore
+        state.made = [netdev.Made(**m) for m in made]
+        netdev.configure(state)
+
+    def enter_userns(self) -> None:
+        """Unshare the user namespace, let the monitor write its maps, become its root."""
+        try:
+            calls.unshare(calls.CLONE_NEWUSER)
+        except OSError as err:
+            raise LxczError("cannot create a user namespace: "
+                            f"{os.strerror(err.errno or 0)}") from None
+        _send(self.sync, {"userns": True})
+        msg = _recv(self.sync)
+        if not msg or not msg.get("go"):
+            os._exit(1)
+        calls.set_dumpable(False)
+        try:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        except OSError as err:
+            raise LxczError("cannot become root in the user namespace: "
+                            f"{os.strerror(err.errno or 0)}") from None
+        try:
+            os.setgroups([])
+        except OSError:
+            pass  # denied with a map written without newgidmap: no groups to drop then
+
+    def fork_init(self) -> None:
+        """After unshare(CLONE_NEWPID): fork init, PID 1 of the new namespace, tell the
+        monitor its pid and leave; init goes on with the start once the monitor (our
+        subreaper) has adopted it."""
+        pid = os.fork()
+        if pid:
+            _send(self.sync, {"pid": pid})
+            os._exit(0)
+        msg = _recv(self.sync)
+        if not msg or not msg.get("go"):
+            os._exit(1)
+        try:
+            calls.set_pdeathsig(self.spec.pdeath_signal)  # our parent is the monitor now
+        except OSError:
+            pass
 
     def setup_rootfs(self) -> None:
         from lxcz.runtime import dev, rootfs

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -95,7 +96,13 @@ def unpriv_user():
     try:
         yield u
     finally:
-        left = subprocess.run(["pgrep", "-u", name], capture_output=True, text=True).stdout
+        # a monitor may still be finishing its teardown after lxc-stop returned
+        for _ in range(50):
+            left = subprocess.run(["pgrep", "-u", name], capture_output=True,
+                                  text=True).stdout
+            if not left.strip():
+                break
+            time.sleep(0.1)
         if u.base is not None:
             rng = f"{u.base}-{u.base + 65535}"
             subprocess.run(["usermod", "--del-subuids", rng, "--del-subgids", rng, name],
