@@ -1674,6 +1674,9 @@ class Child:
                 return 1
             if msg.get("made") is not None:
                 self.configure_network(msg["made"])
+        if userns:
+            # not before: an unprivileged monitor opens /proc/PID/ns/net of a dumpable init
+            calls.set_dumpable(False)
         if flags & calls.CLONE_NEWUTS and s.hostname:
             calls.sethostname(s.hostname)
         if s.sysctls:
@@ -1740,7 +1743,6 @@ class Child:
         msg = _recv(self.sync)
         if not msg or not msg.get("go"):
             os._exit(1)
-        calls.set_dumpable(False)
         try:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
@@ -1751,6 +1753,7 @@ class Child:
             os.setgroups([])
         except OSError:
             pass  # denied with a map written without newgidmap: no groups to drop then
+        calls.set_dumpable(True)  # the id change cleared it; see set_dumpable(False) below
 
     def fork_init(self) -> None:
         """After unshare(CLONE_NEWPID): fork init, PID 1 of the new namespace, tell the
