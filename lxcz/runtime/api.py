@@ -10,13 +10,14 @@ from __future__ import annotations
 import select
 import signal
 import time
+from contextlib import contextmanager
 
 from lxcz.errors import LxczError
 from lxcz.runtime import client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional, Sequence
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 
 class NotRunningError(LxczError):
@@ -105,8 +106,10 @@ def start(c: Any, useinit: bool = False, daemonize: bool = True, close_fds: bool
     return start_code(c, useinit, daemonize, cmd, **options) == 0
 
 
-def _wait_gone(c: Any, chan: Any, timeout: Optional[float]) -> bool:
-    """Read chan until the monitor closes it; False if timeout passes first."""
+def _follow(chan: Any, timeout: Optional[float], done: Callable[[Dict[str, Any]], bool]
+            ) -> Optional[bool]:
+    """Hand each message of a state stream to done until it says so (True), the monitor
+    closes the stream (None), or timeout seconds pass (False; None or < 0: no limit)."""
     deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
     while True:
         left = None if deadline is None else deadline - time.monotonic()
@@ -117,15 +120,34 @@ def _wait_gone(c: Any, chan: Any, timeout: Optional[float]) -> bool:
             return False
         try:
             if not chan.feed():
-                return True
+                return None
         except OSError:
-            return True
+            return None
         while True:
             msg = chan.pop()
             if msg is None:
                 break
-            if msg.get("state") == "STOPPED":
+            if done(msg):
                 return True
+
+
+def _wait_gone(c: Any, chan: Any, timeout: Optional[float]) -> bool:
+    """Read chan until the monitor closes it; False if timeout passes first."""
+    return _follow(chan, timeout, lambda msg: msg.get("state") == "STOPPED") is not False
+
+
+@contextmanager
+def _commanded(c: Any, cmd: str) -> Iterator[Any]:
+    """Open the running container's state stream, then send cmd to its monitor; the body
+    reads the stream, which is closed afterwards. NotRunningError when it is stopped."""
+    chan, _current = client.state_stream(c)
+    if chan is None:
+        raise NotRunningError(f"{c.name} is not running", exit_code=2)
+    try:
+        client.call(c, cmd)
+        yield chan
+    finally:
+        chan.close()
 
 
 def cleanup_stale(c: Any) -> None:
@@ -166,51 +188,25 @@ def stop(c: Any, timeout: float = -1) -> bool:
 
 def shutdown(c: Any, timeout: float = -1) -> bool:
     """Send the halt signal to init and wait up to timeout for STOPPED (True if it did)."""
-    chan, current = client.state_stream(c)
-    if chan is None:
-        raise NotRunningError(f"{c.name} is not running", exit_code=2)
     try:
-        client.call(c, "shutdown")
-        if timeout == 0:
-            return False
-        return _wait_gone(c, chan, timeout)
+        with _commanded(c, "shutdown") as chan:
+            return timeout != 0 and _wait_gone(c, chan, timeout)
     except client.NotRunning:
         return True
-    finally:
-        chan.close()
 
 
 def reboot(c: Any, timeout: float = -1) -> bool:
     """Send the reboot signal; with a timeout, wait until it is RUNNING again."""
-    chan, current = client.state_stream(c)
-    if chan is None:
-        raise NotRunningError(f"{c.name} is not running", exit_code=2)
-    try:
-        client.call(c, "reboot")
-        if timeout == 0:
-            return True
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        seen_stop = False
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            ready, _, _ = select.select([chan.fileno()], [], [], left)
-            if not ready:
-                return False
-            if not chan.feed():
-                return False
-            while True:
-                msg = chan.pop()
-                if msg is None:
-                    break
-                st = msg.get("state")
-                if st in ("STOPPING", "STARTING"):
-                    seen_stop = True
-                elif st == "RUNNING" and seen_stop:
-                    return True
-    finally:
-        chan.close()
+    seen_stop = []
+
+    def back_up(msg: Dict[str, Any]) -> bool:
+        st = msg.get("state")
+        if st in ("STOPPING", "STARTING"):
+            seen_stop.append(st)
+        return st == "RUNNING" and bool(seen_stop)
+
+    with _commanded(c, "reboot") as chan:
+        return timeout == 0 or _follow(chan, timeout, back_up) is True
 
 
 def freeze(c: Any) -> bool:

@@ -7,19 +7,22 @@ be run). With -f and a name that is not defined, nothing is written to the lxcpa
 
 from __future__ import annotations
 
-from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+from lxcz.tools.common import NAME_OPT, NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional
 
 SYNOPSIS = "--name=NAME -- COMMAND"
+# rows lxc-start has too (lxc_start imports them)
+RCFILE_F_OPT = Opt("f", "rcfile", "rcfile", REQUIRED, "FILE", "Load configuration file FILE")
+DEFINE_OPT = Opt("s", "define", "define", REQUIRED, "KEY=VAL",
+                 "Assign VAL to configuration variable KEY", action="append", default=[])
 OPTS = [
-    Opt("n", "name", "name", REQUIRED, "NAME", "NAME of the container"),
+    NAME_OPT,
     Opt("d", "daemon", "daemon", NONE, help="Daemonize the container", action="store_true"),
-    Opt("f", "rcfile", "rcfile", REQUIRED, "FILE", "Load configuration file FILE"),
-    Opt("s", "define", "define", REQUIRED, "KEY=VAL",
-        "Assign VAL to configuration variable KEY", action="append", default=[]),
+    RCFILE_F_OPT,
+    DEFINE_OPT,
     Opt("u", "uid", "uid", REQUIRED, "UID", "Execute COMMAND with UID inside the container"),
     Opt("g", "gid", "gid", REQUIRED, "GID", "Execute COMMAND with GID inside the container"),
 ]
@@ -37,16 +40,22 @@ def _rows(opts: List[Opt], width: int) -> List[str]:
     return rows
 
 
-def make_parser(prog: str) -> ToolParser:
-    parser = ToolParser(prog, SYNOPSIS, "", OPTS, rcfile_opt=False)
+def run_parser(prog: str, opts: List[Opt], width: int, about: str,
+               more: str = "") -> ToolParser:
+    """The parser of lxc-execute or lxc-start, its help in LXC's layout for those two:
+    ABOUT under the usage line, option text from column WIDTH, MORE after the rows."""
+    parser = ToolParser(prog, SYNOPSIS, "", opts, rcfile_opt=False)
     default = parser.help_text()
     tail = default[default.index("\nCommon options :"):]
-    rows = "\n".join(_rows(OPTS, 23))
-    head = (f"Usage: {prog} {SYNOPSIS}\n\n"
-            f"{prog} creates a container with the identifier NAME\n"
-            "and execs COMMAND into this container.\n\nOptions :\n" + rows + "\n")
+    rows = "\n".join(_rows(opts, width))
+    head = (f"Usage: {prog} {SYNOPSIS}\n\n{about}\n\nOptions :\n" + rows + "\n" + more)
     parser.help_text = lambda: head + tail  # type: ignore[method-assign]
     return parser
+
+
+def make_parser(prog: str) -> ToolParser:
+    return run_parser(prog, OPTS, 23, f"{prog} creates a container with the identifier NAME\n"
+                      "and execs COMMAND into this container.")
 
 
 def apply_defines(c: object, defines: List[str]) -> None:

@@ -3,21 +3,21 @@ a per-container monitor; daemonized by default, -F keeps the terminal as the con
 
 from __future__ import annotations
 
-from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+from lxcz.tools.common import NAME_OPT, NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
+from lxcz.tools.lxc_execute import DEFINE_OPT, RCFILE_F_OPT, load, run_parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
-SYNOPSIS = "--name=NAME -- COMMAND"
 OPTS = [
-    Opt("n", "name", "name", REQUIRED, "NAME", "NAME of the container"),
+    NAME_OPT,
     Opt("d", "daemon", "daemon", NONE, help="Daemonize the container (default)",
         action="store_true"),
     Opt("F", "foreground", "foreground", NONE,
         help="Start with the current tty attached to /dev/console", action="store_true"),
     Opt("p", "pidfile", "pidfile", REQUIRED, "FILE", "Create a file with the process id"),
-    Opt("f", "rcfile", "rcfile", REQUIRED, "FILE", "Load configuration file FILE"),
+    RCFILE_F_OPT,
     Opt("c", "console", "console", REQUIRED, "FILE",
         "Use specified FILE for the container console"),
     Opt("L", "console-log", "console_log", REQUIRED, "FILE",
@@ -25,8 +25,7 @@ OPTS = [
     Opt("C", "close-all-fds", "close_all_fds", NONE,
         help="If any fds are inherited, close them\nNote: --daemon implies --close-all-fds",
         action="store_true"),
-    Opt("s", "define", "define", REQUIRED, "KEY=VAL",
-        "Assign VAL to configuration variable KEY", action="append", default=[]),
+    DEFINE_OPT,
     Opt(None, "share-net", "share_net", REQUIRED, "NAME", hidden=True),
     Opt(None, "share-ipc", "share_ipc", REQUIRED, "NAME", hidden=True),
     Opt(None, "share-uts", "share_uts", REQUIRED, "NAME", hidden=True),
@@ -34,29 +33,10 @@ OPTS = [
 ]
 
 
-def _rows(opts: List[Opt], width: int) -> List[str]:
-    rows = []
-    for o in opts:
-        if o.hidden:
-            continue
-        spell = o.spelling().replace("--define=", "--define ")
-        lines = o.help.split("\n")
-        rows.append(f"  {spell:<{width - 2}}{lines[0]}")
-        rows += [" " * width + x for x in lines[1:]]
-    return rows
-
-
 def make_parser(prog: str) -> ToolParser:
-    parser = ToolParser(prog, SYNOPSIS, "", OPTS, rcfile_opt=False)
-    default = parser.help_text()
-    tail = default[default.index("\nCommon options :"):]
-    rows = "\n".join(_rows(OPTS, 25))
-    head = (f"Usage: {prog} {SYNOPSIS}\n\n"
-            f"{prog} start COMMAND in specified container NAME\n\nOptions :\n" + rows +
-            "\n      --share-[net|ipc|uts|pid]=NAME Share a namespace with another "
-            "container or pid\n")
-    parser.help_text = lambda: head + tail  # type: ignore[method-assign]
-    return parser
+    return run_parser(prog, OPTS, 25, f"{prog} start COMMAND in specified container NAME",
+                      "      --share-[net|ipc|uts|pid]=NAME Share a namespace with another "
+                      "container or pid\n")
 
 
 def body(args: Args) -> int:
@@ -65,7 +45,6 @@ def body(args: Args) -> int:
     from lxcz import log as lxlog
     from lxcz.runtime import api
     from lxcz.runtime.start import AlreadyRunning, prime_cgroup_attach
-    from lxcz.tools.lxc_execute import load
 
     prime_cgroup_attach()  # overlaps the kernel's cgroup attach latency with loading
     c = load(args)

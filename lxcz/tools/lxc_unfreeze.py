@@ -1,36 +1,13 @@
-"""lxc-unfreeze: unfreeze every process of a running container (v1 freezer or cgroup.freeze)."""
+"""lxc-unfreeze: thaw every process of a frozen container; shares lxc_freeze's code."""
 
 from __future__ import annotations
 
-from lxcz.tools.common import Args, ToolParser, run
+from lxcz.tools.lxc_freeze import run_verb
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional
 
-SYNOPSIS = "--name=NAME"
-
-
-def make_parser(prog: str) -> ToolParser:
-    parser = ToolParser(prog, SYNOPSIS, "", [])
-    default = parser.help_text()
-    tail = default[default.index("\nCommon options :"):]
-    head = (f"Usage: {prog} {SYNOPSIS}\n\n"
-            f"{prog} unfreezes a container with the identifier NAME\n\nOptions :\n"
-            "  -n, --name=NAME   NAME of the container\n"
-            "  --rcfile=FILE     Load configuration file FILE\n")
-    parser.help_text = lambda: head + tail  # type: ignore[method-assign]
-    return parser
-
-
-def body(args: Args) -> int:
-    from lxcz.cgroups import ops
-    from lxcz.container import Container
-
-    c = Container(args.name, args.lxcpath, rcfile=args.rcfile)
-    ops.call(c, "unfreeze")
-    return 0
-
 
 def main(argv: List[str], prog: Optional[str] = None) -> int:
-    return run(make_parser(prog or "lxc-unfreeze"), argv, body)
+    return run_verb("unfreeze", argv, prog)

@@ -1,16 +1,26 @@
-"""Helpers for the runtime integration tests: a busybox rootfs, a minimal config,
-running the tools, and snapshots of host state (mounts, cgroups, processes, sockets)
-to prove a test left nothing behind."""
+"""Helpers for the runtime integration tests: a busybox rootfs, a minimal config, a
+defined busybox container, one test's container as a fixture body, running the tools,
+snapshots of host state (mounts, cgroups, processes, sockets) to prove a test left
+nothing behind, and running a function in a forked child."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import traceback
 import uuid
+from contextlib import contextmanager
+
+import pytest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -26,6 +36,10 @@ def have_busybox() -> bool:
     out = subprocess.run(["file", "-L", BUSYBOX], capture_output=True, text=True).stdout \
         if shutil.which("file") else "statically"
     return "statically" in out or "static-pie" in out
+
+
+needs_busybox = pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
+                                   "(apt-get install busybox-static)")
 
 
 def make_rootfs(path: str) -> str:
@@ -54,6 +68,67 @@ def write_config(path: str, rootfs: str, name: str, extra: str = "") -> str:
                 "lxc.mount.auto = proc:mixed sys:mixed\n"
                 "lxc.signal.halt = SIGUSR1\nlxc.signal.reboot = SIGTERM\n" + extra)
     return path
+
+
+def busybox_config(rootfs: str, name: str, extra: str = "") -> str:
+    """The configuration text of a defined busybox container: its rootfs and name, proc and
+    sys mounted, /dev populated (autodev), then extra."""
+    return (f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = {name}\n"
+            "lxc.mount.auto = proc:mixed sys:mixed\nlxc.autodev = 1\n" + extra)
+
+
+HALT_USR1 = "lxc.signal.halt = SIGUSR1\n"
+
+
+def define_busybox(lxcpath: str, name: str, extra: str = HALT_USR1) -> str:
+    """A defined container LXCPATH/NAME: rootfs/ (busybox) and config (busybox_config with
+    extra, by default SIGUSR1 as the halt signal, which busybox init takes). The rootfs."""
+    cdir = os.path.join(lxcpath, name)
+    os.makedirs(cdir)
+    rootfs = make_rootfs(os.path.join(cdir, "rootfs"))
+    with open(os.path.join(cdir, "config"), "w") as fh:
+        fh.write(busybox_config(rootfs, name, extra))
+    return rootfs
+
+
+def fresh_busybox(tmp_path: object, name: str, extra: str = HALT_USR1) -> Tuple[str, str]:
+    """Skip the test without a static busybox; else define NAME (define_busybox with extra)
+    in a new lxcpath tmp_path/lxc. Returns (lxcpath, rootfs)."""
+    if not have_busybox():
+        pytest.skip("busybox-static not installed")
+    lxcpath = os.path.join(str(tmp_path), "lxc")
+    return lxcpath, define_busybox(lxcpath, name, extra)
+
+
+@contextmanager
+def busybox_box(tmp_path: object, lxcpath: str, prefix: str) -> Iterator[dict]:
+    """One test's busybox container: a unique name starting with prefix, a rootfs under
+    tmp_path, and the host snapshot before it. Yields {"name", "rootfs", "lxcpath", "tmp",
+    "before"} for the fixture to add to; afterwards kills whatever still runs under that
+    name and asserts the host is as the snapshot found it."""
+    name = unique(prefix)
+    rootfs = make_rootfs(os.path.join(str(tmp_path), "rootfs"))
+    before = snapshot(name)
+    yield {"name": name, "rootfs": rootfs, "lxcpath": lxcpath, "tmp": str(tmp_path),
+           "before": before}
+    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
+    assert wait_clean(name, before) == before
+
+
+def run_with(box: dict, extra: str, *cmd: str,
+             tool: str = "lxc-execute") -> subprocess.CompletedProcess:
+    """Write box's tmp/config (its rootfs and name, proc and sys mounted, then extra) and
+    run TOOL -n NAME -P LXCPATH -f that config -- CMD."""
+    cfg = os.path.join(box["tmp"], "config")
+    with open(cfg, "w") as f:
+        f.write(f"lxc.rootfs.path = dir:{box['rootfs']}\nlxc.uts.name = {box['name']}\n"
+                "lxc.mount.auto = proc:mixed sys:mixed\n" + extra)
+    return lxcz(tool, "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--", *cmd)
+
+
+def sh_with(box: dict, extra: str, script: str) -> subprocess.CompletedProcess:
+    """run_with(box, extra, "/bin/sh", "-c", script)."""
+    return run_with(box, extra, "/bin/sh", "-c", script)
 
 
 def lxcz(*args: str, timeout: float = 30, input: str | None = None,
@@ -101,6 +176,39 @@ def wait_clean(name: str, before: dict, timeout: float = 5.0) -> dict:
         if now == before or time.monotonic() > deadline:
             return now
         time.sleep(0.05)
+
+
+def in_child(fn: Callable[[], Any]) -> Any:
+    """Run fn() in a forked child, which alone it may change; return what it returned
+    (JSON-able), or raise AssertionError with the child's traceback."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            out = {"ok": fn()}
+        except BaseException:
+            out = {"error": traceback.format_exc()}
+        try:
+            os.write(wfd, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    try:
+        chunks = []
+        while True:
+            b = os.read(rfd, 65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(rfd)
+        _, status = os.waitpid(pid, 0)
+    assert chunks, f"child died without answering (wait status {status})"
+    out = json.loads(b"".join(chunks))
+    if "error" in out:
+        raise AssertionError("in child:\n" + out["error"])
+    return out["ok"]
 
 
 def force_cleanup(name: str, lxcpath: str) -> None:

@@ -8,24 +8,15 @@ import random
 import subprocess
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs
+from runtime_fixtures import fresh_busybox, lxcz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 @pytest.fixture
 def running(tmp_path):
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    lxcpath = str(tmp_path / "lxc")
     name = "dev1"
-    cdir = os.path.join(lxcpath, name)
-    os.makedirs(cdir)
-    rootfs = make_rootfs(os.path.join(cdir, "rootfs"))
-    with open(os.path.join(cdir, "config"), "w") as fh:
-        fh.write(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = {name}\n"
-                 "lxc.mount.auto = proc:mixed sys:mixed\nlxc.autodev = 1\n"
-                 "lxc.signal.halt = SIGUSR1\n")
+    lxcpath, _ = fresh_busybox(tmp_path, name)
     r = lxcz("lxc-start", "-P", lxcpath, "-n", name)
     assert r.returncode == 0, r.stderr
     try:

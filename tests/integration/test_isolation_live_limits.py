@@ -3,48 +3,18 @@ processes the tests fork themselves (root). The test process itself is never cha
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import traceback
 
 import pytest
+from runtime_fixtures import in_child
 
 from lxcz.errors import LxczError
 from lxcz.security import apparmor, caps, limits
 from lxcz.sys import calls, capabilities, keyring
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-def in_child(fn):
-    """Run fn() in a forked child; return its JSON-able result or raise with its trace."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        try:
-            out = {"ok": fn()}
-        except BaseException:
-            out = {"error": traceback.format_exc()}
-        try:
-            os.write(wfd, json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    chunks = []
-    while True:
-        b = os.read(rfd, 65536)
-        if not b:
-            break
-        chunks.append(b)
-    os.close(rfd)
-    os.waitpid(pid, 0)
-    out = json.loads(b"".join(chunks) or b'{"error": "child died"}')
-    if "error" in out:
-        raise AssertionError(out["error"])
-    return out["ok"]
 
 
 @pytest.fixture

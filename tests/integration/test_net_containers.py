@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs
+from runtime_fixtures import HALT_USR1, define_busybox, have_busybox, lxcz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -44,14 +44,7 @@ def net(tmp_path):
     sh("ip", "link", "set", bridge, "up")
 
     def container(name: str, netconf: str) -> str:
-        cdir = os.path.join(lxcpath, name)
-        os.makedirs(cdir)
-        rootfs = make_rootfs(os.path.join(cdir, "rootfs"))
-        with open(os.path.join(cdir, "config"), "w") as fh:
-            fh.write(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = {name}\n"
-                     "lxc.mount.auto = proc:mixed sys:mixed\nlxc.autodev = 1\n"
-                     "lxc.signal.halt = SIGUSR1\n"
-                     + netconf.replace("BRIDGE", bridge))
+        define_busybox(lxcpath, name, HALT_USR1 + netconf.replace("BRIDGE", bridge))
         names.append(name)
         return name
 

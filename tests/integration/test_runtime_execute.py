@@ -11,30 +11,23 @@ import time
 import pytest
 from runtime_fixtures import (
     ROOT,
-    have_busybox,
+    busybox_box,
     lxcz,
-    make_rootfs,
+    needs_busybox,
     popen,
     snapshot,
-    unique,
     wait_clean,
     write_config,
 )
 
-pytestmark = pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
-                                "(apt-get install busybox-static)")
+pytestmark = needs_busybox
 
 
 @pytest.fixture
 def box(tmp_path, lxcpath):
-    name = unique("rx")
-    rootfs = make_rootfs(str(tmp_path / "rootfs"))
-    cfg = write_config(str(tmp_path / "config"), rootfs, name)
-    before = snapshot(name)
-    yield {"name": name, "rootfs": rootfs, "config": cfg, "lxcpath": lxcpath,
-           "tmp": str(tmp_path), "before": before}
-    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
-    assert wait_clean(name, before) == before
+    with busybox_box(tmp_path, lxcpath, "rx") as b:
+        b["config"] = write_config(str(tmp_path / "config"), b["rootfs"], b["name"])
+        yield b
 
 
 def execute(box, *cmd, **kw):
@@ -240,10 +233,16 @@ def test_invalid_names(lxcpath, bad):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_missing_rootfs(box, tmp_path):
-    cfg = write_config(str(tmp_path / "bad.conf"), str(tmp_path / "nope"), box["name"])
+def refused(box, cfg):
+    """lxc-execute /bin/true with the configuration file cfg, which must fail."""
     r = lxcz("lxc-execute", "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--", "/bin/true")
     assert r.returncode != 0
+    return r
+
+
+def test_missing_rootfs(box, tmp_path):
+    cfg = write_config(str(tmp_path / "bad.conf"), str(tmp_path / "nope"), box["name"])
+    r = refused(box, cfg)
     assert "nope" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert wait_clean(box["name"], box["before"]) == box["before"]
 
@@ -251,8 +250,7 @@ def test_missing_rootfs(box, tmp_path):
 def test_unknown_cgroup_key(box, tmp_path):
     cfg = write_config(str(tmp_path / "cg.conf"), box["rootfs"], box["name"],
                        "lxc.cgroup.memory.no_such_file = 1\n")
-    r = lxcz("lxc-execute", "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--", "/bin/true")
-    assert r.returncode != 0
+    r = refused(box, cfg)
     assert "memory.no_such_file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert wait_clean(box["name"], box["before"]) == box["before"]
 
@@ -260,8 +258,7 @@ def test_unknown_cgroup_key(box, tmp_path):
 def test_unsupported_key_is_refused(box, tmp_path):
     cfg = write_config(str(tmp_path / "u.conf"), box["rootfs"], box["name"],
                        "lxc.console.rotate = 1\n")
-    r = lxcz("lxc-execute", "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--", "/bin/true")
-    assert r.returncode != 0
+    r = refused(box, cfg)
     assert "lxc.console.rotate is not supported by lxcz yet" in r.stderr
     assert f"{cfg}:6:" in r.stderr
 

@@ -6,25 +6,18 @@ from __future__ import annotations
 import os
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs
+from runtime_fixtures import busybox_config, fresh_busybox, lxcz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 @pytest.fixture
 def box(tmp_path):
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    lxcpath = str(tmp_path / "lxc")
-    cdir = os.path.join(lxcpath, "lim")
-    os.makedirs(cdir)
-    rootfs = make_rootfs(os.path.join(cdir, "rootfs"))
-    base = (f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = lim\n"
-            "lxc.mount.auto = proc:mixed sys:mixed\nlxc.autodev = 1\n")
+    lxcpath, rootfs = fresh_busybox(tmp_path, "lim", "")
 
     def run(extra: str, script: str):
-        with open(os.path.join(cdir, "config"), "w") as fh:
-            fh.write(base + extra)
+        with open(os.path.join(lxcpath, "lim", "config"), "w") as fh:
+            fh.write(busybox_config(rootfs, "lim", extra))
         return lxcz("lxc-execute", "-P", lxcpath, "-n", "lim", "--", "/bin/sh", "-c", script)
 
     return run

@@ -6,34 +6,28 @@ from __future__ import annotations
 import os
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs, snapshot, unique, wait_clean
+from runtime_fixtures import busybox_box, lxcz, needs_busybox
+from runtime_fixtures import run_with as run
+from runtime_fixtures import sh_with as sh
 
-pytestmark = pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
-                                "(apt-get install busybox-static)")
+pytestmark = needs_busybox
 
 
 @pytest.fixture
 def box(tmp_path, lxcpath):
-    name = unique("rm")
-    rootfs = make_rootfs(str(tmp_path / "rootfs"))
-    before = snapshot(name)
-    b = {"name": name, "rootfs": rootfs, "lxcpath": lxcpath, "tmp": str(tmp_path),
-         "before": before}
-    yield b
-    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
-    assert wait_clean(name, before) == before
+    with busybox_box(tmp_path, lxcpath, "rm") as b:
+        yield b
 
 
-def run(box, extra, *cmd, tool="lxc-execute"):
-    cfg = os.path.join(box["tmp"], "config")
-    with open(cfg, "w") as f:
-        f.write(f"lxc.rootfs.path = dir:{box['rootfs']}\nlxc.uts.name = {box['name']}\n"
-                "lxc.mount.auto = proc:mixed sys:mixed\n" + extra)
-    return lxcz(tool, "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--", *cmd)
+def wait_for_text(path, marker, timeout=10):
+    """The text of the file at path once it holds marker, or after timeout seconds."""
+    import time
 
-
-def sh(box, extra, script):
-    return run(box, extra, "/bin/sh", "-c", script)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (
+            os.path.exists(path) and marker in open(path).read()):
+        time.sleep(0.05)
+    return open(path).read()
 
 
 def test_bind_entry_create_dir_relative_and_ro(box):
@@ -160,13 +154,7 @@ def test_ttys_and_console_with_lxc_start(box, tmp_path):
             "ls /dev > /tmp/out; test -t 0 && echo tty-stdin >> /tmp/out; "
             "exec sleep 100000", tool="lxc-start")
     assert r.returncode == 0, r.stderr
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (
-            os.path.exists(out) and "tty-stdin" in open(out).read()):
-        time.sleep(0.05)
-    names = open(out).read().split()
+    names = wait_for_text(out, "tty-stdin").split()
     for n in ("console", "tty1", "tty2", "tty3", "tty-stdin"):
         assert n in names
     assert "tty4" not in names
@@ -293,11 +281,5 @@ def test_tty_dir_layout(box):
             " [ -c /dev/console ] && echo chr; echo end-marker)"
             " > /tmp/ttys; exec sleep 100000", tool="lxc-start")
     assert r.returncode == 0, r.stderr
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (
-            os.path.exists(out) and "end-marker" in open(out).read()):
-        time.sleep(0.05)
-    assert open(out).read().split() == ["console", "tty1", "tty2", "lxc/tty1", "lxc/tty2",
-                                        "chr", "end-marker"]
+    assert wait_for_text(out, "end-marker").split() == [
+        "console", "tty1", "tty2", "lxc/tty1", "lxc/tty2", "chr", "end-marker"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs, snapshot, unique, wait_clean
+from runtime_fixtures import busybox_box, lxcz, needs_busybox
+from runtime_fixtures import sh_with as sh
 
-pytestmark = pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
-                                "(apt-get install busybox-static)")
+pytestmark = needs_busybox
 
 
 def host_links():
@@ -18,24 +18,10 @@ def host_links():
 
 @pytest.fixture
 def box(tmp_path, lxcpath):
-    name = unique("rn")
-    rootfs = make_rootfs(str(tmp_path / "rootfs"))
-    before = snapshot(name)
     links = host_links()
-    b = {"name": name, "rootfs": rootfs, "lxcpath": lxcpath, "tmp": str(tmp_path)}
-    yield b
-    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
-    assert wait_clean(name, before) == before
+    with busybox_box(tmp_path, lxcpath, "rn") as b:
+        yield b
     assert host_links() == links
-
-
-def sh(box, extra, script):
-    cfg = os.path.join(box["tmp"], "config")
-    with open(cfg, "w") as f:
-        f.write(f"lxc.rootfs.path = dir:{box['rootfs']}\nlxc.uts.name = {box['name']}\n"
-                "lxc.mount.auto = proc:mixed sys:mixed\n" + extra)
-    return lxcz("lxc-execute", "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--",
-                "/bin/sh", "-c", script)
 
 
 def test_veth_with_address(box):

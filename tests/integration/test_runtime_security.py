@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs, snapshot, unique, wait_clean
+from runtime_fixtures import busybox_box, needs_busybox
+from runtime_fixtures import sh_with as sh
 
 
 def _security_keys_applied() -> bool:
@@ -19,8 +20,7 @@ def _security_keys_applied() -> bool:
 
 
 pytestmark = [
-    pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
-                       "(apt-get install busybox-static)"),
+    needs_busybox,
     pytest.mark.skipif(not _security_keys_applied(), reason="lxcz.runtime.start applies "
                        "lxc.cap.*, lxc.seccomp.profile, lxc.no_new_privs and "
                        "lxc.apparmor.profile, but their rows in lxcz/config/keys.py still say "
@@ -30,21 +30,8 @@ pytestmark = [
 
 @pytest.fixture
 def box(tmp_path, lxcpath):
-    name = unique("rc")
-    rootfs = make_rootfs(str(tmp_path / "rootfs"))
-    before = snapshot(name)
-    yield {"name": name, "rootfs": rootfs, "lxcpath": lxcpath, "tmp": str(tmp_path)}
-    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
-    assert wait_clean(name, before) == before
-
-
-def sh(box, extra, script):
-    cfg = os.path.join(box["tmp"], "config")
-    with open(cfg, "w") as f:
-        f.write(f"lxc.rootfs.path = dir:{box['rootfs']}\nlxc.uts.name = {box['name']}\n"
-                "lxc.mount.auto = proc:mixed sys:mixed\n" + extra)
-    return lxcz("lxc-execute", "-n", box["name"], "-P", box["lxcpath"], "-f", cfg, "--",
-                "/bin/sh", "-c", script)
+    with busybox_box(tmp_path, lxcpath, "rc") as b:
+        yield b
 
 
 def status(text, key):

@@ -10,12 +10,11 @@ import time
 
 import pytest
 from runtime_fixtures import (
-    have_busybox,
+    busybox_box,
     lxcz,
-    make_rootfs,
+    needs_busybox,
     popen,
     snapshot,
-    unique,
     wait_clean,
     write_config,
 )
@@ -23,24 +22,19 @@ from runtime_fixtures import (
 from lxcz.container import Container
 from lxcz.runtime import client
 
-pytestmark = pytest.mark.skipif(not have_busybox(), reason="needs a static busybox "
-                                "(apt-get install busybox-static)")
+pytestmark = needs_busybox
 
 
 @pytest.fixture
 def box(tmp_path, lxcpath):
     """A defined container (lxcpath/NAME/config) on a busybox rootfs."""
-    name = unique("rs")
-    rootfs = make_rootfs(str(tmp_path / "rootfs"))
-    os.makedirs(os.path.join(lxcpath, name))
-    cfg = write_config(os.path.join(lxcpath, name, "config"), rootfs, name,
-                       "lxc.tty.max = 2\n")
-    before = snapshot(name)
-    b = {"name": name, "rootfs": rootfs, "config": cfg, "lxcpath": lxcpath,
-         "tmp": str(tmp_path), "before": before, "c": Container(name, lxcpath)}
-    yield b
-    lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
-    assert wait_clean(name, before) == before
+    with busybox_box(tmp_path, lxcpath, "rs") as b:
+        name = b["name"]
+        os.makedirs(os.path.join(lxcpath, name))
+        b["config"] = write_config(os.path.join(lxcpath, name, "config"), b["rootfs"], name,
+                                   "lxc.tty.max = 2\n")
+        b["c"] = Container(name, lxcpath)
+        yield b
 
 
 def tool(box, t, *args, **kw):

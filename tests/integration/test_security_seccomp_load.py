@@ -6,14 +6,13 @@ it; the test process itself never gets a filter.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import traceback
 
 import pytest
+from runtime_fixtures import in_child
 
 from lxcz.security import caps
 from lxcz.security import seccomp_bpf as sb
@@ -24,38 +23,6 @@ from lxcz.sys import seccomp
 DEBIAN = "/usr/share/lxc/config/common.seccomp"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-def in_child(fn):
-    """Run fn() in a forked child; return what it returned (JSON-able) or raise."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        try:
-            out = {"ok": fn()}
-        except BaseException:
-            out = {"error": traceback.format_exc()}
-        try:
-            os.write(wfd, json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    try:
-        chunks = []
-        while True:
-            b = os.read(rfd, 65536)
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        os.close(rfd)
-        _, status = os.waitpid(pid, 0)
-    assert chunks, f"child died without answering (wait status {status})"
-    out = json.loads(b"".join(chunks))
-    if "error" in out:
-        raise AssertionError("in child:\n" + out["error"])
-    return out["ok"]
 
 
 def try_call(fn, *args):

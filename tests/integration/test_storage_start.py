@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from runtime_fixtures import have_busybox, lxcz, make_rootfs
+from runtime_fixtures import fresh_busybox, lxcz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -21,16 +21,7 @@ def mounts_and_loops() -> tuple:
 
 @pytest.fixture
 def base(tmp_path):
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    lxcpath = str(tmp_path / "lxc")
-    cdir = os.path.join(lxcpath, "base")
-    os.makedirs(cdir)
-    rootfs = make_rootfs(os.path.join(cdir, "rootfs"))
-    with open(os.path.join(cdir, "config"), "w") as fh:
-        fh.write(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = base\n"
-                 "lxc.mount.auto = proc:mixed sys:mixed\nlxc.autodev = 1\n"
-                 "lxc.signal.halt = SIGUSR1\n")
+    lxcpath, _ = fresh_busybox(tmp_path, "base")
     before = mounts_and_loops()
     yield lxcpath
     for name in ("snap", "lp", "eph"):
