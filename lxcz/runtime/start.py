@@ -1728,7 +1728,9 @@ class Child:
         """An unprivileged container's interfaces, set up from inside its namespace."""
         from lxcz.net import netdev
 
-        state = netdev.NetState(self.spec.name, "self", self.spec.networks)  # type: ignore
+        # our pid as the host's /proc (still mounted here) knows it
+        state = netdev.NetState(self.spec.name, int(os.readlink("/proc/self")),
+                                self.spec.networks)
         state.made = [netdev.Made(**m) for m in made]
         netdev.configure(state)
 

@@ -103,6 +103,15 @@ def unpriv_user():
             if not left.strip():
                 break
             time.sleep(0.1)
+        # every process of this throwaway user was started by the test: end them so the
+        # user can be removed, and fail below
+        for pid in left.split():
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+        if left.strip():
+            time.sleep(0.2)
         if u.base is not None:
             rng = f"{u.base}-{u.base + 65535}"
             subprocess.run(["usermod", "--del-subuids", rng, "--del-subgids", rng, name],

@@ -320,3 +320,37 @@ def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):  # no
             break
         time.sleep(0.1)
     assert _links() == before
+
+
+def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):  # noqa: F811
+    import pwd
+
+    if not os.path.exists("/usr/share/lxc/config/common.seccomp"):
+        pytest.skip("Debian's common.seccomp is not installed (apt-get install lxc)")
+    name = unpriv_user.name
+    unpriv_user.add_ranges()
+    lxcpath = os.path.join(workdir, "ulxc")
+    make_container(lxcpath, "us1", unpriv_user.base,
+                   owner=(unpriv_user.uid, pwd.getpwnam(name).pw_gid),
+                   extra="lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp\n"
+                         "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n")
+    probe = ("grep -E '^(Seccomp|CapBnd):' /proc/self/status | tr -s '\\t ' ' '")
+
+    def fields(out):
+        d = dict(ln.split(": ") for ln in out.strip().split("\n"))
+        return d["Seccomp"], int(d["CapBnd"], 16)
+
+    res = lxcz("lxc-execute", "-P", lxcpath, "-n", "us1", "--", "sh", "-c", probe, user=name)
+    assert res.returncode == 0, res.stderr
+    mode, bnd = fields(res.stdout)
+    assert mode == "2" and not bnd & (1 << 16) and not bnd & (1 << 25)  # sys_module, sys_time
+    res = lxcz("lxc-start", "-P", lxcpath, "-n", "us1", user=name)
+    assert res.returncode == 0, res.stderr
+    try:
+        res = lxcz("lxc-attach", "-P", lxcpath, "-n", "us1", "--", "sh", "-c", probe,
+                   user=name)
+        assert res.returncode == 0, res.stderr
+        assert fields(res.stdout) == (mode, bnd)
+    finally:
+        res = lxcz("lxc-stop", "-P", lxcpath, "-n", "us1", "-k", user=name)
+    assert res.returncode == 0, res.stderr
