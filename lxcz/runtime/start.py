@@ -828,12 +828,25 @@ class Monitor:
     def chown_terminals(self) -> None:
         """The console and tty slaves belong to the container's root (a user namespace),
         or its init could not reopen them."""
-        if os.geteuid() != 0:
-            return
         from lxcz.security import idmap
 
+        terms = ([self.console] if self.console is not None else []) + list(self.ttys)
+        if not terms:
+            return
         uid, gid = idmap.root_ids(self.spec.idmap)
-        for t in ([self.console] if self.console is not None else []) + list(self.ttys):
+        if os.geteuid() != 0:
+            # like LXC: chown inside a namespace mapping only the container's root and
+            # us, after giving the slaves our own group (their tty group is unmapped)
+            from lxcz.security import userns_exec
+
+            me, mygid = os.geteuid(), os.getegid()
+            for t in terms:
+                os.fchown(t.slave, -1, mygid)
+            maps = [idmap.IdMap("u", 0, uid, 1), idmap.IdMap("u", 1, me, 1),
+                    idmap.IdMap("g", 0, gid, 1), idmap.IdMap("g", 1, mygid, 1)]
+            userns_exec.run_in_userns(maps, _chown_all, [t.slave_path for t in terms])
+            return
+        for t in terms:
             try:
                 os.fchown(t.slave, uid, gid)
             except OSError as err:
@@ -1543,6 +1556,11 @@ class Monitor:
             if fd >= 0:
                 os.close(fd)
         self.sig_r = self.sig_w = -1
+
+
+def _chown_all(paths: List[str]) -> None:
+    for p in paths:
+        os.chown(p, 0, 0)
 
 
 def _trim_memory() -> None:

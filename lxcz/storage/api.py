@@ -13,6 +13,18 @@ while this happens. Any failure removes everything this call made, and nothing e
 destroy removes ``LXCPATH/NAME`` and a rootfs inside it, never anything outside the
 lxcpath: a container directory that is a symlink, or a rootfs elsewhere, is refused or
 left in place (see ``destroy``).
+
+User namespaces (``lxc.idmap`` in the initial configuration), as LXC 5 does them: the
+maps are checked before anything is made (root must be mapped; a caller that is not root
+must hold every range in /etc/subuid and /etc/subgid), the container directory (0770)
+and a rootfs this call makes are given to the host ids of the container's root
+(``lxcz.security.userns_exec.chown_mapped_root``: for a caller that is not root the
+directory keeps the caller's group, so it stays usable), and the template runs as root
+of a namespace holding the maps (``lxcz.storage.templates.run``), so its files belong to
+the mapped ids. A caller that is not root gets a one-line error instead of a rootfs when
+the configuration has no ``lxc.idmap``: such a container could never start. destroy
+removes an unprivileged container's tree inside a namespace with its maps, where the
+caller may remove files owned by the container's ids.
 """
 
 from __future__ import annotations
@@ -99,6 +111,75 @@ def _load_check(path: str) -> None:
     ContainerConfig.load(path)
 
 
+def _config_maps(cfg: Any) -> List[Any]:
+    """The checked lxc.idmap entries of a loaded configuration ([] when none)."""
+    from lxcz.security import idmap
+
+    raw = cfg.get_list("lxc.idmap")
+    return idmap.parse(raw) if raw else []
+
+
+class _Warned(set):
+    """A legacy-warning record that has seen every key: the file is loaded again later."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def _load_quietly(path: str) -> Any:
+    """Load a configuration for its id maps without repeating its legacy-key warnings,
+    which the final check of the created container's file gives once."""
+    from lxcz.config import ContainerConfig, parser
+
+    cfg = ContainerConfig()
+    cfg.path = path
+    cfg._legacy.warned = _Warned()
+    parser.load_file(cfg, path)
+    return cfg
+
+
+def _saved_maps(c: Container) -> List[Any]:
+    """lxc.idmap of the container's saved configuration; [] when it cannot be read.
+
+    Read from the file, leaving ``c``'s in-memory configuration alone."""
+    try:
+        return _config_maps(_load_quietly(os.path.join(c.path, "config")))
+    except LxczError:
+        return []
+
+
+def _check_maps(maps: Sequence[Any], template: bool, makes_rootfs: bool) -> None:
+    """Refuse, before anything is made, id maps this caller cannot use (module docstring)."""
+    from lxcz.security import idmap, userns_exec
+
+    if maps:
+        idmap.root_ids(maps)
+        idmap.check_allowed(userns_exec.add_caller(maps)[0] if template else maps)
+        return
+    if os.geteuid() == 0 or not makes_rootfs:
+        return
+    try:
+        suggestion = idmap.default_maps()
+    except LxczError as err:
+        raise LxczError(f"{err}: an unprivileged container needs lxc.idmap entries "
+                        "from it for root of the container") from None
+    from lxcz.config import system
+
+    raise LxczError("no lxc.idmap in the configuration: an unprivileged container needs "
+                    "one for root (e.g. " + ", ".join(f'"lxc.idmap = {m}"' for m in
+                                                       suggestion) +
+                    f" in {system.default_config_path()})")
+
+
+def _remove_dir(path: str, maps: Sequence[Any]) -> None:
+    if maps and os.geteuid() != 0:
+        from lxcz.security import userns_exec
+
+        userns_exec.remove_tree_mapped(path, maps)
+    else:
+        dirstore.remove_tree(path)
+
+
 def _clear_stale_partial(c: Container) -> None:
     """A ``partial`` marker nobody holds is a create that died half-way (killed, power
     loss): remove that half-made container, as LXC does when it next sees it."""
@@ -126,7 +207,7 @@ def _clear_stale_partial(c: Container) -> None:
     rootfs = dirstore.rootfs_dir(spec)
     if rootfs and not _inside(rootfs, c.path) and os.path.isdir(rootfs):
         log.log.warning("its rootfs %s is outside %s: left in place", rootfs, c.path)
-    dirstore.remove_tree(c.path)
+    _remove_dir(c.path, _saved_maps(c))
 
 
 def _remove_marker(path: str, fd: Optional[int]) -> None:
@@ -183,6 +264,16 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
     lines = initial_config_lines(text)
     given_rootfs = _raw_rootfs(lines)
 
+    if source is None and in_memory is not None:
+        maps = _config_maps(in_memory)
+    elif source and ("id_map" in text or "idmap" in text or "include" in text):
+        maps = _config_maps(_load_quietly(source))
+    else:
+        maps = []
+    _check_maps(maps, bool(tpath), bool(tpath) and not given_rootfs)
+    if tpath:
+        templates.check_args(tpath, args)
+
     lxcpath = c.config_path
     cpath = c.path
     made: List[str] = []  # what to remove on failure, deepest last
@@ -203,6 +294,10 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
                 raise LxczError(f"{cpath} exists and is not a directory") from None
         except OSError as err:
             raise LxczError(f"cannot create {cpath}: {err.strerror}") from None
+        if maps:
+            from lxcz.security import userns_exec
+
+            userns_exec.chown_mapped_root(cpath, maps)
         marker_fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
                             0o600)
         fcntl.lockf(marker_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,6 +313,10 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
             lines.append("lxc.rootfs.path = " + dirstore.create(rootfs))
             if not existed:
                 made.append(rootfs)
+                if maps:
+                    from lxcz.security import userns_exec
+
+                    userns_exec.chown_mapped_root(rootfs, maps)
 
         config = os.path.join(cpath, "config")
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
@@ -225,12 +324,8 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
         with os.fdopen(fd, "w") as f:
             f.write("".join(line + "\n" for line in lines))
 
-        if tpath in templates.BUILTIN:
-            from lxcz.storage.templates import busybox
-
-            busybox.install(cpath, c.name, rootfs or "", args)
-        elif tpath:
-            templates.run_external(tpath, cpath, c.name, rootfs or "", args, quiet)
+        if tpath:
+            templates.run(tpath, cpath, c.name, rootfs or "", args, quiet, maps)
 
         if tpath:
             with open(config) as f:
@@ -251,22 +346,22 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
             os.rename(tmp, config)
         _load_check(config)
     except BaseException:
-        _undo([p for p in made if p != cpath])
+        _undo([p for p in made if p != cpath], maps)
         if marker_fd is not None:
             _remove_marker(marker, marker_fd)
         if cpath in made:
-            _undo([cpath])
+            _undo([cpath], maps)
         raise
     _remove_marker(marker, marker_fd)
     c._config = None  # the facade reloads the finished file on next use
     return True
 
 
-def _undo(made: Sequence[str]) -> None:
+def _undo(made: Sequence[str], maps: Sequence[Any] = ()) -> None:
     for path in reversed(list(made)):
         try:
             if os.path.isdir(path) and not os.path.islink(path):
-                dirstore.remove_tree(path)
+                _remove_dir(path, maps)
             else:
                 os.unlink(path)
         except (OSError, LxczError):
@@ -316,6 +411,12 @@ def destroy(c: Container, force: bool = False) -> bool:
     busy = dirstore.mounts_below(cpath)
     if busy:
         raise LxczError(f"{busy[0]} is a mount point; unmount it first")
+    maps = _config_maps(c.config) if os.geteuid() != 0 else []
+    if maps:
+        from lxcz.security import idmap, userns_exec
+
+        # before anything is removed: a map the caller may not use fails here, whole
+        idmap.check_allowed(userns_exec.add_caller(maps)[0])
     rootfs_spec = c.get_config_item("lxc.rootfs.path") or ""
     rootfs = dirstore.rootfs_dir(rootfs_spec)
     if rootfs and os.path.exists(rootfs) and not _inside(rootfs, cpath):
@@ -329,7 +430,7 @@ def destroy(c: Container, force: bool = False) -> bool:
         os.unlink(os.path.join(cpath, "config"))
     except FileNotFoundError:
         pass
-    dirstore.remove_tree(cpath)
+    _remove_dir(cpath, maps)
     c._config = None
     return True
 

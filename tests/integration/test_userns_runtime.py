@@ -178,11 +178,13 @@ def test_unprivileged_user_runs_a_container(unpriv_user, workdir):  # noqa: F811
         assert lxcz("lxc-info", "-P", lxcpath, "-n", "uu1", "-sH",
                     user=name).stdout.strip() == "RUNNING"
         res = lxcz("lxc-attach", "-P", lxcpath, "-n", "uu1", "--", "sh", "-c",
-                   "id -u; cat /proc/self/uid_map; echo $$", user=name)
+                   "id -u; cat /proc/self/uid_map; echo $$; "
+                   "ls -ln /dev/console /dev/tty1 | awk '{print $3}'", user=name)
         assert res.returncode == 0, res.stderr
         lines = res.stdout.split("\n")
         assert lines[0] == "0" and lines[1].split() == ["0", str(base), "65536"]
         assert int(lines[2]) > 1  # inside the container's PID namespace
+        assert lines[3:5] == ["0", "0"]  # terminals handed to the container's root
         res = lxcz("lxc-attach", "-P", lxcpath, "-n", "uu1", "--", "/no/such", user=name)
         assert res.returncode == 127 and res.stderr.count("\n") == 1
         ls = lxcz("lxc-ls", "-P", lxcpath, "-f", "-F", "NAME,STATE,UNPRIVILEGED", user=name)
@@ -354,3 +356,36 @@ def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):  # 
     finally:
         res = lxcz("lxc-stop", "-P", lxcpath, "-n", "us1", "-k", user=name)
     assert res.returncode == 0, res.stderr
+
+
+def test_unprivileged_create_run_destroy(unpriv_user, workdir):  # noqa: F811
+    """The whole life of an unprivileged container, every step as the user."""
+    name = unpriv_user.name
+    unpriv_user.add_ranges()
+    base = unpriv_user.base
+    lxcpath = os.path.join(workdir, "mine")
+    conf = os.path.join(workdir, "default.conf")
+    with open(conf, "w") as f:
+        f.write(f"lxc.idmap = u 0 {base} 65536\nlxc.idmap = g 0 {base} 65536\n"
+                "lxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n")
+    os.chmod(conf, 0o644)
+    import pwd
+
+    os.mkdir(lxcpath)  # like ~/.local/share/lxc: the user's own, with the user's group
+    os.chown(lxcpath, unpriv_user.uid, pwd.getpwnam(name).pw_gid)
+    os.chmod(lxcpath, 0o755)
+    res = lxcz("lxc-create", "-P", lxcpath, "-n", "life", "-t", "busybox", "-f", conf,
+               user=name)
+    assert res.returncode == 0, res.stderr
+    rootfs = os.path.join(lxcpath, "life", "rootfs")
+    assert os.stat(os.path.join(rootfs, "bin")).st_uid == base
+    res = lxcz("lxc-execute", "-P", lxcpath, "-n", "life", "--", "sh", "-c",
+               "id -u; touch /root/x; stat -c %u /root/x", user=name)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0", "0"]
+    assert os.stat(os.path.join(rootfs, "root", "x")).st_uid == base
+    res = lxcz("lxc-start", "-P", lxcpath, "-n", "life", user=name)
+    assert res.returncode == 0, res.stderr
+    res = lxcz("lxc-destroy", "-P", lxcpath, "-n", "life", "-f", user=name)
+    assert res.returncode == 0, res.stderr
+    assert os.listdir(lxcpath) == []

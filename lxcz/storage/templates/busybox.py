@@ -7,8 +7,11 @@ udhcpc script — plus ``etc/hostname``, and appends the same configuration line
 in-process: no shell, one ``busybox --list`` call for the applet names.
 
 Template arguments (after ``--`` on lxc-create): ``--busybox-path PATH`` and ``-h``/
-``--help``; ``--mapped-uid``/``--mapped-gid`` are accepted and ignored (no user namespace
-remapping yet).
+``--help``. ``--mapped-uid``/``--mapped-gid`` (added by lxc-create when the configuration
+has ``lxc.idmap``) say that the template runs as root of the container's user namespace
+(``lxcz.storage.api`` runs ``install`` there): the rootfs directory itself is then given to
+root of the namespace too and busybox is not made setuid, which is the state upstream's
+script leaves behind (its ``chown -R root`` clears the setuid bits it set).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from lxcz.errors import LxczError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional, Sequence
+    from typing import List, Optional, Sequence, Tuple
 
 HELP = """\
 lxcz built-in busybox template
@@ -35,8 +38,8 @@ LXC internal arguments (given by lxc-create):
   [ --name <name> ]: The container name
   [ --path <path> ]: The path to the container
   [ --rootfs <rootfs> ]: The path to the container's rootfs
-  [ --mapped-uid <map> ]: accepted and ignored
-  [ --mapped-gid <map> ]: accepted and ignored
+  [ --mapped-uid <map> ]: A uid map (user namespaces)
+  [ --mapped-gid <map> ]: A gid map (user namespaces)
 
 BUSYBOX template specific arguments:
 
@@ -119,9 +122,19 @@ def default_busybox() -> Optional[str]:
 
 def _parse_args(args: Sequence[str]) -> Optional[str]:
     """Return the --busybox-path value (None for the default); raise on bad arguments."""
+    return parse_args(args)[0]
+
+
+def parse_args(args: Sequence[str]) -> Tuple[Optional[str], bool]:
+    """(--busybox-path or None, whether --mapped-uid/--mapped-gid name a mapped id).
+
+    Raises TemplateHelp for -h/--help and LxczError for a bad argument, so a caller can
+    check the arguments before it makes anything.
+    """
     from lxcz.storage.templates import TemplateHelp
 
     busybox = None
+    mapped = False
     i = 0
     args = list(args)
     while i < len(args):
@@ -139,11 +152,15 @@ def _parse_args(args: Sequence[str]) -> Optional[str]:
                 i += 1
             if key == "--busybox-path":
                 busybox = val
+            elif key in ("--mapped-uid", "--mapped-gid"):
+                if not val.isdigit() and val != "-1":
+                    raise LxczError(f"busybox template: {key} needs a number, not '{val}'")
+                mapped = mapped or val != "-1"
         elif a == "--":
             continue
         else:
             raise LxczError(f"busybox template: unknown argument '{a}'")
-    return busybox
+    return busybox, mapped
 
 
 def _applets_and_script(busybox: str) -> tuple:
@@ -177,7 +194,8 @@ def _write(path: str, text: str, mode: int) -> None:
 
 def install(container_path: str, name: str, rootfs: str, args: Sequence[str] = ()) -> None:
     """Fill ``rootfs`` and append the busybox lines to ``container_path``/config."""
-    busybox = _parse_args(args) or default_busybox()
+    busybox, mapped = parse_args(args)
+    busybox = busybox or default_busybox()
     if not busybox:
         raise LxczError("busybox template: no busybox binary found "
                         "(apt-get install busybox-static, or --busybox-path PATH)")
@@ -207,14 +225,17 @@ def install(container_path: str, name: str, rootfs: str, args: Sequence[str] = (
         bindir = os.path.join(rootfs, "bin")
         target = os.path.join(bindir, "busybox")
         shutil.copyfile(busybox, target)
-        # setuid like upstream's (its chmod +s on the passwd link lands on busybox)
-        os.chmod(target, 0o6755)
+        # setuid like upstream's (its chmod +s on the passwd link lands on busybox);
+        # in a user namespace upstream's later chown -R clears those bits again
+        os.chmod(target, 0o755 if mapped else 0o6755)
         for applet in applets:
             try:
                 os.symlink("busybox", os.path.join(bindir, applet))
             except FileExistsError:
                 pass
         os.link(target, os.path.join(rootfs, "sbin", "init"))
+        if mapped:
+            os.lchown(rootfs, 0, 0)  # root of the namespace, group included
     except OSError as err:
         raise LxczError(f"busybox template: {err.filename or rootfs}: {err.strerror}") \
             from None
