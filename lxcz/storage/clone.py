@@ -14,15 +14,17 @@ cannot be destroyed.
 
 Every operation either finishes or removes what it made; the source is never modified
 except for its ``lxc_snapshots`` count, which is written last.
+
+lxc-copy -s is a few mkdir and write calls, so the Python start-up around them is most of
+its time: this module imports nothing beyond ``os`` at the top and matches config lines
+with plain string operations (``re`` alone costs more than the copy). The clone hooks are
+looked for with a quick scan; the full configuration parser runs only when a line sets
+an ``lxc.hook`` key or includes another file.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import re
-import shutil
-import subprocess
 
 from lxcz.errors import LxczError
 from lxcz.log import log
@@ -42,9 +44,68 @@ LXC_CLONE_MAYBE_SNAPSHOT = 1 << 4
 LXC_CLONE_MAXFLAGS = 1 << 5
 LXC_CLONE_ALLOW_RUNNING = 1 << 6
 
-_LINE = re.compile(r"^(\s*)(lxc\.[A-Za-z0-9_.\-]+)(\s*=\s*)(.*?)(\s*)$")
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ROOTFS_KEYS = ("lxc.rootfs.path", "lxc.rootfs")
 _UTS_KEYS = ("lxc.uts.name", "lxc.utsname")
+
+
+def split_line(line: str) -> Optional[Tuple[str, str, str, str]]:
+    """(indent, key, the blanks and '=' between, value) of an ``lxc.KEY = VALUE`` line
+    (without its line break); None for anything else. Trailing white space is not part of
+    the value. Same as the regex ``^(\\s*)(lxc\\.[A-Za-z0-9_.-]+)(\\s*=\\s*)(.*?)\\s*$``."""
+    n = len(line)
+    i = 0
+    while i < n and line[i].isspace():
+        i += 1
+    if not line.startswith("lxc.", i):
+        return None
+    j = i + 4
+    while j < n and line[j] in _KEY_CHARS:
+        j += 1
+    if j == i + 4:
+        return None
+    k = j
+    while k < n and line[k].isspace():
+        k += 1
+    if k == n or line[k] != "=":
+        return None
+    k += 1
+    while k < n and line[k].isspace():
+        k += 1
+    return line[:i], line[i:j], line[j:k], line[k:].rstrip()
+
+
+def _is_hwaddr_key(key: str) -> bool:
+    """lxc.net.hwaddr, lxc.net.N.hwaddr and the lxc.network spellings."""
+    if not key.endswith(".hwaddr"):
+        return False
+    for head in ("lxc.network", "lxc.net"):
+        if key.startswith(head):
+            mid = key[len(head):-len(".hwaddr")]
+            return mid == "" or (mid[:1] == "." and mid[1:].isascii() and mid[1:].isdigit())
+    return False
+
+
+def replace_dir(value: str, old_dir: str, new_dir: str, before_blank: bool = True) -> str:
+    """value with every old_dir that ends at a '/', a ':', the end (or, with before_blank,
+    white space) replaced by new_dir; old_dir inside a longer name is left alone."""
+    if not old_dir:
+        return value
+    out = []
+    start = 0
+    at = value.find(old_dir)
+    while at >= 0:
+        end = at + len(old_dir)
+        nxt = value[end:end + 1]
+        if nxt in ("", "/", ":") or (before_blank and nxt.isspace()):
+            out.append(value[start:at])
+            out.append(new_dir)
+            start = end
+            at = value.find(old_dir, end)
+        else:
+            at = value.find(old_dir, at + 1)
+    out.append(value[start:])
+    return "".join(out)
 
 
 def new_mac(old: str) -> str:
@@ -54,7 +115,7 @@ def new_mac(old: str) -> str:
         parts = ["00", "16", "3e", "xx", "xx", "xx"]
     head = [p if all(c in "0123456789abcdefABCDEF" for c in p) else "00" for p in parts[:3]]
     first = int(head[0], 16) & 0xFE
-    tail = [f"{random.randrange(256):02x}" for _ in range(3)]
+    tail = [f"{b:02x}" for b in os.urandom(3)]
     return ":".join([f"{first:02x}"] + head[1:] + tail)
 
 
@@ -65,11 +126,11 @@ def rewrite_config(text: str, old_dir: str, new_dir: str, new_name: str, rootfs:
     seen_rootfs = seen_uts = False
     old_dir, new_dir = old_dir.rstrip("/"), new_dir.rstrip("/")
     for line in text.splitlines(keepends=True):
-        m = _LINE.match(line.rstrip("\n"))
-        if not m:
+        m = split_line(line.rstrip("\n"))
+        if m is None:
             out.append(line)
             continue
-        indent, key, eq, value, _ = m.groups()
+        indent, key, eq, value = m
         new_value = value
         if key in _ROOTFS_KEYS:
             new_value, seen_rootfs = rootfs, True
@@ -78,10 +139,10 @@ def rewrite_config(text: str, old_dir: str, new_dir: str, new_name: str, rootfs:
             seen_uts = True
             if not keepname:
                 new_value = new_name
-        elif re.match(r"lxc\.net(work)?(\.\d+)?\.hwaddr$", key) and not keepmac:
+        elif _is_hwaddr_key(key) and not keepmac:
             new_value = new_mac(value)
         elif old_dir and old_dir in value:
-            new_value = re.sub(re.escape(old_dir) + r"(?=/|$|\s|:)", new_dir, value)
+            new_value = replace_dir(value, old_dir, new_dir)
         if new_value == value and key not in _ROOTFS_KEYS:
             out.append(line)
         else:
@@ -98,9 +159,9 @@ def rewrite_config(text: str, old_dir: str, new_dir: str, new_name: str, rootfs:
 def rootfs_value(config_text: str) -> str:
     value = ""
     for line in config_text.splitlines():
-        m = _LINE.match(line)
-        if m and m.group(2) in _ROOTFS_KEYS:
-            value = m.group(4)
+        m = split_line(line)
+        if m is not None and m[1] in _ROOTFS_KEYS:
+            value = m[3]
     return value
 
 
@@ -194,6 +255,13 @@ def check_no_dependents(c: Container) -> None:
 
 
 # -- clone ----------------------------------------------------------------------------
+def is_running(c: Container) -> bool:
+    """c.running, without importing the runtime unless a monitor holds c's socket."""
+    from lxcz.autostart import is_running as running
+
+    return running(c)
+
+
 def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: int = 0,
           bdevtype: Optional[str] = None, bdevdata: Optional[str] = None, newsize: int = 0,
           hookargs: Sequence[str] = (), fstype: str = "") -> Container:
@@ -209,7 +277,7 @@ def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: 
     if os.path.lexists(new.path):
         raise LxczError(f"container {newname} already exists in {lxcpath}")
     snapshot = bool(flags & LXC_CLONE_SNAPSHOT)
-    if c.running and not flags & LXC_CLONE_ALLOW_RUNNING:
+    if not flags & LXC_CLONE_ALLOW_RUNNING and is_running(c):
         raise LxczError(f"{c.name} is running: stop it first (or pass -a to snapshot it "
                         "anyway)")
     with open(c.config_file_name) as fh:
@@ -243,7 +311,7 @@ def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: 
         with open(tmp, "w") as fh:
             fh.write(config)
         os.replace(tmp, new.config_file_name)
-        _run_clone_hooks(new, c, hookargs)
+        _run_clone_hooks(new, c, hookargs, config)
         if snapshot:
             add_dependency(c.path, c.config_path, c.name, lxcpath, newname, new.path)
     except BaseException:
@@ -252,6 +320,8 @@ def clone(c: Container, newname: str, config_path: Optional[str] = None, flags: 
                 store.destroy(value)
             except LxczError:
                 pass
+        import shutil
+
         shutil.rmtree(new.path, ignore_errors=True)
         raise
     return new
@@ -261,10 +331,27 @@ def _copy_side_files(old_dir: str, new_dir: str) -> None:
     """An fstab kept in the container's directory travels with it, as LXC does."""
     src = os.path.join(old_dir, "fstab")
     if os.path.isfile(src):
+        import shutil
+
         shutil.copy2(src, os.path.join(new_dir, "fstab"))
 
 
-def _run_clone_hooks(new: Container, src: Container, hookargs: Sequence[str]) -> None:
+def _may_set_hooks(config_text: str) -> bool:
+    """Whether a line sets an lxc.hook key or includes a file (which might); when neither,
+    there is no clone hook and the parser is spared."""
+    for line in config_text.split("\n"):
+        s = line.lstrip(" \t\r")
+        if s.startswith("lxc.hook") or s.startswith("lxc.include"):
+            return True
+    return False
+
+
+def _run_clone_hooks(new: Container, src: Container, hookargs: Sequence[str],
+                     config_text: str) -> None:
+    if not _may_set_hooks(config_text):
+        return
+    import subprocess
+
     from lxcz.config import ContainerConfig
 
     cfg = ContainerConfig.load(new.config_file_name)
@@ -297,7 +384,7 @@ def rename(c: Container, new_name: str) -> bool:
     check_name(new_name)
     if not c.defined:
         raise LxczError(f"{c.name} does not exist")
-    if c.running:
+    if is_running(c):
         raise LxczError(f"{c.name} is running: stop it before renaming")
     if read_snapshots(c.path):
         raise LxczError(f"{c.name} has snapshot clones that depend on it: cannot rename")
@@ -308,7 +395,7 @@ def rename(c: Container, new_name: str) -> bool:
         text = fh.read()
     old_dir = c.path
     value = rootfs_value(text)
-    new_value = re.sub(re.escape(old_dir) + r"(?=/|$|:)", new_dir, value)
+    new_value = replace_dir(value, old_dir, new_dir, before_blank=False)
     config = rewrite_config(text, old_dir, new_dir, new_name, new_value, keepmac=True)
     os.rename(old_dir, new_dir)
     try:

@@ -13,8 +13,6 @@ zfs); a dir container is snapshotted as a full copy, with a warning.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import time
 
 from lxcz.errors import LxczError
@@ -26,9 +24,16 @@ if TYPE_CHECKING:
 
     from lxcz.container import Container
 
-_SNAP = re.compile(r"^snap(\d+)$")
 SNAP_FLAGS = (cl.LXC_CLONE_SNAPSHOT | cl.LXC_CLONE_KEEPNAME | cl.LXC_CLONE_KEEPMACADDR
               | cl.LXC_CLONE_KEEPBDEVTYPE | cl.LXC_CLONE_MAYBE_SNAPSHOT)
+
+
+def snap_number(name: str) -> Optional[int]:
+    """N of a snapshot directory named snapN (regex ``^snap(\\d+)$``), else None."""
+    if not name.startswith("snap"):
+        return None
+    digits = name[4:-1] if name.endswith("\n") else name[4:]
+    return int(digits) if digits.isdecimal() else None
 
 
 def snap_dir(c: Container) -> str:
@@ -46,7 +51,7 @@ def _snap_dirs(c: Container) -> List[str]:
 
 def _find(c: Container, name: str) -> Tuple[str, str]:
     """(snapshot lxcpath, name) of snapshot `name`, or LxczError."""
-    if not _SNAP.match(name):
+    if snap_number(name) is None:
         raise LxczError(f"invalid snapshot name '{name}' (snap0, snap1, ...)")
     for d in _snap_dirs(c):
         if os.path.isfile(os.path.join(d, name, "config")):
@@ -64,7 +69,7 @@ def snapshot(c: Container, comment_path: Optional[str] = None) -> str:
     taken = set()
     for d in _snap_dirs(c) + [where]:
         if os.path.isdir(d):
-            taken |= {int(m.group(1)) for m in map(_SNAP.match, os.listdir(d)) if m}
+            taken |= {n for n in map(snap_number, os.listdir(d)) if n is not None}
     n = 0
     while n in taken:
         n += 1
@@ -76,11 +81,15 @@ def snapshot(c: Container, comment_path: Optional[str] = None) -> str:
         with open(os.path.join(snap.path, "ts"), "w") as fh:
             fh.write(time.strftime("%Y:%m:%d %H:%M:%S", time.localtime()))
         if comment_path:
+            import shutil
+
             shutil.copyfile(comment_path, os.path.join(snap.path, "comment"))
     except BaseException:
         if os.path.isdir(os.path.join(where, name)):
             _destroy_snap(where, name)
         if made_dir:
+            import shutil
+
             shutil.rmtree(where, ignore_errors=True)
         raise
     return name
@@ -91,8 +100,8 @@ def snapshot_list(c: Container) -> List[Tuple[str, str, str, str]]:
     out = []
     for d in _snap_dirs(c):
         for entry in os.listdir(d):
-            m = _SNAP.match(entry)
-            if not m or not os.path.isfile(os.path.join(d, entry, "config")):
+            number = snap_number(entry)
+            if number is None or not os.path.isfile(os.path.join(d, entry, "config")):
                 continue
             ts = ""
             try:
@@ -101,7 +110,7 @@ def snapshot_list(c: Container) -> List[Tuple[str, str, str, str]]:
             except OSError:
                 pass
             comment = os.path.join(d, entry, "comment")
-            out.append((int(m.group(1)), (entry, comment if os.path.isfile(comment) else "",
+            out.append((number, (entry, comment if os.path.isfile(comment) else "",
                                           ts, d)))
     return [item for _, item in sorted(out)]
 
@@ -116,7 +125,7 @@ def snapshot_restore(c: Container, name: str, newname: Optional[str] = None) -> 
     if target != c.name:
         cl.clone(snap, target, c.config_path, cl.LXC_CLONE_KEEPMACADDR)
         return True
-    if c.running:
+    if cl.is_running(c):
         raise LxczError(f"{c.name} is running: stop it before restoring a snapshot over it")
     if cl.read_snapshots(c.path):
         raise LxczError(f"{c.name} has snapshot clones that depend on it: restore under a "
@@ -135,6 +144,8 @@ def snapshot_restore(c: Container, name: str, newname: Optional[str] = None) -> 
 
 def _replace_contents(c: Container, staged: str) -> None:
     """Put the staged copy in place of c's config and rootfs, keeping c's snaps/."""
+    import shutil
+
     from lxcz.storage import bdev
 
     with open(c.config_file_name) as fh:
@@ -181,6 +192,8 @@ def _destroy_snap(lxcpath: str, name: str) -> None:
 
         bdev.for_value(value).destroy(value)
     cl.drop_dependency(path, lxcpath, name)
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import string
 
 from lxcz.tools.common import NONE, REQUIRED, Args, Opt, ToolParser, UsageError, run
 
@@ -96,6 +94,9 @@ def body(args: Args) -> int:
         flags |= cl.LXC_CLONE_ALLOW_RUNNING
     newname = args.newname
     if args.ephemeral and not newname:
+        import random
+        import string
+
         suffix = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(6))
         newname = f"{args.name}-{suffix}"
     bdevtype = args.bdev

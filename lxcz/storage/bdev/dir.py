@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree
@@ -48,4 +47,6 @@ def destroy(value: str) -> None:
     path = path_of(value)
     if os.path.islink(path):
         raise LxczError(f"rootfs {path} is a symbolic link: not removed")
+    import shutil
+
     shutil.rmtree(path, ignore_errors=False) if os.path.isdir(path) else None

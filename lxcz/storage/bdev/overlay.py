@@ -8,7 +8,6 @@ the base's rootfs as the lower layer, so the base must not change while clones e
 from __future__ import annotations
 
 import os
-import shutil
 
 from lxcz.errors import LxczError
 from lxcz.storage.bdev import StoreOptions, copy_tree
@@ -93,4 +92,6 @@ def destroy(value: str) -> None:
     _, upper = split(value)
     base = os.path.dirname(upper)
     if os.path.basename(base) == "overlay" and os.path.isdir(base) and not os.path.islink(base):
+        import shutil
+
         shutil.rmtree(base)
