@@ -9,8 +9,12 @@ Process layout (like LXC's):
   next child only and restores its own afterwards), unshares the other namespaces, sets
   up the rootfs, /dev and mounts, pivot_roots and then either execs the container's init
   (``lxc-start``) or becomes lxcz's PID-1 init (``lxc-execute``, lxcz.runtime.init).
+  With lxc.idmap the child first unshares its user namespace (the monitor writes the maps),
+  then the others including PID, and forks init into them; the monitor, a child
+  subreaper, adopts it.
 
-The two talk over a SOCK_SEQPACKET pair carrying small JSON messages; a failure in the
+The two talk over a SOCK_SEQPACKET pair carrying small dicts (marshal: both ends are this
+same interpreter, and json would pull in re at every start); a failure in the
 child comes back as one line and the start aborts with nothing left behind: the command
 socket is an abstract name (gone with the monitor), the mounts live in the container's
 mount namespace (gone with init), the cgroups are removed by the monitor.
@@ -19,7 +23,7 @@ mount namespace (gone with init), the cgroups are removed by the monitor.
 from __future__ import annotations
 
 import errno
-import json
+import marshal
 import os
 import signal
 import socket
@@ -540,7 +544,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     os.close(rfd)
     if not data:
         raise LxczError("the monitor exited before the container started")
-    msg = json.loads(data.decode())
+    msg = marshal.loads(data)
     if msg.get("error"):
         raise LxczError(msg["error"])
     return 0
@@ -647,7 +651,7 @@ class Monitor:
     def report(self, error: Optional[str]) -> None:
         if self.report_fd >= 0:
             try:
-                os.write(self.report_fd, json.dumps({"error": error}).encode())
+                os.write(self.report_fd, marshal.dumps({"error": error}))
             except OSError:
                 pass
             os.close(self.report_fd)
@@ -1587,7 +1591,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _send(sock: socket.socket, msg: Dict[str, Any]) -> None:
     try:
-        sock.send(json.dumps(msg).encode())
+        sock.send(marshal.dumps(msg))
     except OSError:
         pass
 
@@ -1602,7 +1606,7 @@ def _recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
             return None
         if not data:
             return None
-        return json.loads(data.decode())
+        return marshal.loads(data)
 
 
 def _message(err: BaseException) -> str:
