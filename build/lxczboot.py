@@ -5,8 +5,9 @@ build/zipmain.py. The archive keeps shiv's layout (site-packages/, _bootstrap/,
 environment.json) and the first run extracts site-packages with shiv's own
 ``extract_site_packages()``. What differs is the warm path: shiv's bootstrap imports json,
 hashlib, pathlib, subprocess, shutil, compileall, ... on every start (about 25 ms); the
-warm path in zipmain.py is a few stat() calls and one sys.path insert. zipmain.py is
-compiled from source on every start, so it holds only that warm path; everything else is
+warm path in zipmain.py is a few stat() calls and one sys.path insert. zipmain.py runs
+from its .pyc in the archive (for the Python version build/build compiled it for; other
+versions compile it at every start), so it holds only that warm path; everything else is
 here and runs only when the warm path does not apply (first run, an unusable cache, or a
 dependency that ships a .pth file).
 

@@ -215,3 +215,81 @@ def test_build_is_reproducible(tmp_path):
         if _tree_hash() == before:
             break
     assert outs[0] == outs[1]
+
+
+def _as_nobody(cmd, env):
+    return run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *cmd], env)
+
+
+def test_concurrent_first_runs_share_one_extraction(lxcz_copy, env, tmp_path):
+    procs = [subprocess.Popen([SYSTEM_PYTHON, lxcz_copy, "lxc-ls", "--version"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert all(r[0] == 0 and r[2] == "" for r in results), results
+    assert len({r[1] for r in results}) == 1
+    trees = [n for n in os.listdir(tmp_path / "cache") if n.startswith("lxcz_")
+             and not n.endswith("_lock")]
+    assert len(trees) == 1
+    assert os.path.isfile(tmp_path / "cache" / trees[0] / "site-packages" / "lxcz" / "__init__.py")
+
+
+def test_without_home_runs_from_the_archive(dist_lxcz, world_dir):
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) not installed")
+    lxcz = os.path.join(world_dir, "lxcz")
+    shutil.copy2(dist_lxcz, lxcz)
+    out = _as_nobody([SYSTEM_PYTHON, lxcz, "lxc-ls", "--version"], {"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() and out.stderr == ""
+
+
+def test_a_cache_owned_by_another_user_is_not_used(dist_lxcz, world_dir):
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) not installed")
+    lxcz = os.path.join(world_dir, "lxcz")
+    shutil.copy2(dist_lxcz, lxcz)
+    cache = os.path.join(world_dir, "cache")
+    env = {"PATH": "/usr/bin:/bin", "SHIV_ROOT": cache}
+    assert run([SYSTEM_PYTHON, lxcz, "--version"], env).returncode == 0  # root extracts
+    os.chmod(cache, 0o755)  # readable by all, as a careless admin might leave it
+    out = _as_nobody([SYSTEM_PYTHON, lxcz, "lxc-ls", "--version"], env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("lxcz: not using cache ") and "owned by uid 0" in out.stderr
+
+
+def test_a_rebuilt_file_never_runs_the_old_cached_code(dist_lxcz, tmp_path, env):
+    """Same cache, a file built from changed sources: each file runs its own code.
+
+    The changed build is made from a copy of the tree (build/work shared, so the build
+    venv and the wheelhouse are reused and the build lock is the real one).
+    """
+    copy = tmp_path / "tree"
+    copy.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if os.path.exists(os.path.join(ROOT, name)):
+            shutil.copy2(os.path.join(ROOT, name), copy / name)
+    shutil.copytree(os.path.join(ROOT, "lxcz"), copy / "lxcz",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(ROOT, "build"), copy / "build",
+                    ignore=shutil.ignore_patterns("work", "__pycache__"))
+    os.symlink(os.path.join(ROOT, "build", "work"), copy / "build" / "work")
+    version_py = copy / "lxcz" / "version.py"
+    text = version_py.read_text()
+    version_py.write_text(text.replace('VERSION = "', 'VERSION = "9.9.9-rebuilt-', 1))
+    new = str(tmp_path / "lxcz-new")
+    res = subprocess.run([str(copy / "build" / "build"), "-q", "-o", new],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    old = run([SYSTEM_PYTHON, dist_lxcz, "--version"], env)
+    assert old.returncode == 0 and "9.9.9-rebuilt-" not in old.stdout
+    rebuilt = run([SYSTEM_PYTHON, new, "--version"], env)
+    assert rebuilt.returncode == 0 and "9.9.9-rebuilt-" in rebuilt.stdout, rebuilt.stdout
+    again = run([SYSTEM_PYTHON, dist_lxcz, "--version"], env)
+    assert again.stdout == old.stdout  # and back: the old file still runs its own code
+    trees = [n for n in os.listdir(env["SHIV_ROOT"]) if n.startswith("lxcz_")
+             and not n.endswith("_lock")]
+    assert len(trees) == 2
