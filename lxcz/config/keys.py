@@ -18,8 +18,6 @@ translation and docs/lxc.container.conf.md all read this table.
 
 from __future__ import annotations
 
-import re
-
 from lxcz.config import values as V
 
 TYPE_CHECKING = False
@@ -312,7 +310,19 @@ for _row in NET_KEYS:
     for _old in _row.legacy:
         NET_LEGACY[_old] = _row.name
 
-_NET_RE = re.compile(r"lxc\.net\.([0-9]+)\.(.+)\Z")
+
+
+def _net_split(key: str) -> Optional[Tuple[str, str]]:
+    r"""(digits, sub) of ``lxc.net.<digits>.<sub>`` (what r"lxc\.net\.([0-9]+)\.(.+)\Z"
+    matches; plain string code so that reading a config does not import re)."""
+    if not key.startswith("lxc.net."):
+        return None
+    digits, dot, sub = key[8:].partition(".")
+    if not dot or not sub or not digits or "\n" in sub or \
+            not all("0" <= c <= "9" for c in digits):
+        return None
+    return digits, sub
+
 NET_INDEX_MAX = 2 ** 31
 
 
@@ -322,9 +332,9 @@ def lookup(key: str) -> Optional[Key]:
     if row is not None:
         return row
     if key.startswith("lxc.net."):
-        m = _NET_RE.match(key)
+        m = _net_split(key)
         if m:
-            return NET.get(m.group(2))
+            return NET.get(m[1])
         return None
     for row in PREFIXES:
         if key.startswith(row.name):
@@ -340,14 +350,14 @@ def normalize(key: str) -> str:
 
     Raises ValueError for an index beyond what LXC accepts.
     """
-    m = _NET_RE.match(key)
+    m = _net_split(key)
     if not m:
         return key
-    n = int(m.group(1))
+    n = int(m[0])
     if n >= NET_INDEX_MAX:
         raise ValueError(f'network index too large in "{key}"')
-    if m.group(1) != str(n):
-        return f"lxc.net.{n}.{m.group(2)}"
+    if m[0] != str(n):
+        return f"lxc.net.{n}.{m[1]}"
     return key
 
 
@@ -366,10 +376,10 @@ def suggest(key: str) -> str:
 
 def net_index(key: str) -> Optional[Tuple[int, str]]:
     """(N, sub) for ``lxc.net.N.sub``, else None."""
-    m = _NET_RE.match(key)
+    m = _net_split(key)
     if not m:
         return None
-    return int(m.group(1)), m.group(2)
+    return int(m[0]), m[1]
 
 
 def all_names() -> List[str]:

@@ -8,8 +8,6 @@ cause ready to print. A parser turns canonical text into a Python value for
 
 from __future__ import annotations
 
-import re
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Tuple
@@ -18,6 +16,13 @@ if TYPE_CHECKING:
 
 # -- generic ----------------------------------------------------------------------------
 
+
+
+def _re():  # type: ignore[no-untyped-def]
+    """re, imported on first use: most configs never need it, and it costs a start-up."""
+    import re
+
+    return re
 
 def any_text(value: str) -> str:
     return value
@@ -31,7 +36,8 @@ def no_newline(value: str) -> str:
 
 def _int(value: str, what: str = "an integer") -> int:
     text = value.strip()
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not all("0" <= c <= "9" for c in digits):
         raise ValueError(f"invalid value \"{value}\": not {what}")
     return int(text)
 
@@ -113,7 +119,7 @@ def signal_number(value: str) -> int:
         name = text[3:].upper()
         if name.startswith("RT"):
             rest = name[2:]
-            m = re.fullmatch(r"(MIN|MAX)(?:([+-])([0-9]+))?", rest)
+            m = _re().fullmatch(r"(MIN|MAX)(?:([+-])([0-9]+))?", rest)
             if m:
                 base = SIGRTMIN if m.group(1) == "MIN" else SIGRTMAX
                 off = int(m.group(3) or 0)
@@ -152,7 +158,7 @@ def byte_size(value: str) -> str:
     text = value.strip()
     if text == "auto":
         return str(1 << 17)
-    m = re.fullmatch(r"([0-9]{1,19})\s*([A-Za-z]*)", text)
+    m = _re().fullmatch(r"([0-9]{1,19})\s*([A-Za-z]*)", text)
     if not m or m.group(2).lower() not in _SIZE_UNITS:
         raise ValueError(f"invalid size \"{value}\"")
     size = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
@@ -175,7 +181,7 @@ _TIME_UNITS = {"h": 3600 * 10 ** 9, "m": 60 * 10 ** 9, "s": 10 ** 9, "ms": 10 **
 
 def time_offset(value: str) -> str:
     """LXC keeps h/m/s offsets in seconds and ms/us/ns in nanoseconds, and prints them so."""
-    m = re.fullmatch(r"(-?[0-9]{1,18})\s*(h|m|s|ms|us|ns)", value.strip())
+    m = _re().fullmatch(r"(-?[0-9]{1,18})\s*(h|m|s|ms|us|ns)", value.strip())
     if not m:
         raise ValueError(f"invalid time offset \"{value}\": a number with a unit "
                          "h, m, s, ms, us or ns")
@@ -320,7 +326,7 @@ NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 def capabilities(value: str) -> str:
     words = value.split()
     for w in words:
-        if not re.fullmatch(r"[A-Za-z_0-9]+", w):
+        if not _re().fullmatch(r"[A-Za-z_0-9]+", w):
             raise ValueError(f"invalid capability \"{w}\"")
     return " ".join(words)
 
@@ -348,7 +354,7 @@ def arch(value: str) -> str:
 NET_TYPES = ("none", "empty", "veth", "vlan", "macvlan", "ipvlan", "phys")
 
 def hwaddr(value: str) -> str:
-    if not re.fullmatch(r"(?:[0-9a-fA-Fx]{2}:){5}[0-9a-fA-Fx]{2}", value):
+    if not _re().fullmatch(r"(?:[0-9a-fA-Fx]{2}:){5}[0-9a-fA-Fx]{2}", value):
         raise ValueError(f"invalid hardware address \"{value}\": expected "
                          "xx:xx:xx:xx:xx:xx (hex digits, x for random)")
     return value
@@ -500,7 +506,7 @@ def nonempty_sub(sub: str) -> None:
 
 
 def proc_name(sub: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9_.\-/]+", sub) or ".." in sub:
+    if not _re().fullmatch(r"[A-Za-z0-9_.\-/]+", sub) or ".." in sub:
         raise ValueError(f"invalid /proc file \"{sub}\"")
 
 

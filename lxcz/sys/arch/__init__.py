@@ -17,14 +17,13 @@ Public API:
 - ``personality(name) -> int``: the personality(2) value for an ``lxc.arch`` word
   (ValueError for an unknown word).
 
-The numbers live in ``syscalls.json`` next to this file, generated once by
-``generate.py`` from libseccomp's ``src/syscalls.csv`` (itself built from the kernel's
+The numbers live in ``syscall_table.py`` next to this file (a data module, so loading it is a
+.pyc read), generated once by ``generate.py`` from libseccomp's ``src/syscalls.csv`` (itself built from the kernel's
 syscall tables); nothing is read from the host at run time except ``uname``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import namedtuple
@@ -56,7 +55,7 @@ PER_LINUX32 = 0x0008
 
 
 # name, audit arch, bits (width of a syscall argument register), big_endian, table (key
-# in syscalls.json), nr_offset (added to every number of the table: x32). A plain
+# in syscall_table.py), nr_offset (added to every number of the table: x32). A plain
 # namedtuple: typing.NamedTuple would import typing on every start.
 Arch = namedtuple("Arch", "name audit_arch bits big_endian table nr_offset", defaults=(0,))
 
@@ -133,18 +132,9 @@ def compat_arches(arch: str) -> Tuple[str, ...]:
 def _load() -> dict:
     global _data
     if _data is None:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "syscalls.json")
-        try:
-            with open(path) as f:
-                _data = json.load(f)
-        except OSError:
-            # inside a zipapp that was not extracted: read through the loader
-            import pkgutil
+        from lxcz.sys.arch import syscall_table as table  # a .pyc read: no json, re
 
-            raw = pkgutil.get_data(__name__, "syscalls.json")
-            if raw is None:
-                raise
-            _data = json.loads(raw)
+        _data = {"names": table.NAMES, "numbers": table.NUMBERS, "source": table.SOURCE}
     return _data
 
 
