@@ -10,14 +10,13 @@ from __future__ import annotations
 import select
 import signal
 import time
-from contextlib import contextmanager
 
 from lxcz.errors import LxczError
 from lxcz.runtime import client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+    from typing import Any, Callable, Dict, List, Optional, Sequence
 
 
 class NotRunningError(LxczError):
@@ -136,18 +135,29 @@ def _wait_gone(c: Any, chan: Any, timeout: Optional[float]) -> bool:
     return _follow(chan, timeout, lambda msg: msg.get("state") == "STOPPED") is not False
 
 
-@contextmanager
-def _commanded(c: Any, cmd: str) -> Iterator[Any]:
+class _commanded:  # noqa: N801 - a with-statement helper (contextlib costs every start)
     """Open the running container's state stream, then send cmd to its monitor; the body
     reads the stream, which is closed afterwards. NotRunningError when it is stopped."""
-    chan, _current = client.state_stream(c)
-    if chan is None:
-        raise NotRunningError(f"{c.name} is not running", exit_code=2)
-    try:
-        client.call(c, cmd)
-        yield chan
-    finally:
-        chan.close()
+
+    def __init__(self, c: Any, cmd: str) -> None:
+        self.c = c
+        self.cmd = cmd
+        self.chan: Any = None
+
+    def __enter__(self) -> Any:
+        chan, _current = client.state_stream(self.c)
+        if chan is None:
+            raise NotRunningError(f"{self.c.name} is not running", exit_code=2)
+        try:
+            client.call(self.c, self.cmd)
+        except BaseException:
+            chan.close()
+            raise
+        self.chan = chan
+        return chan
+
+    def __exit__(self, *exc: Any) -> None:
+        self.chan.close()
 
 
 def cleanup_stale(c: Any) -> None:

@@ -8,35 +8,49 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from contextlib import contextmanager
 
 from lxcz.errors import LxczError
 from lxcz.runtime import paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterator
+    from typing import Any, Optional
 
 
-@contextmanager
-def container_lock(lxcpath: str, name: str, timeout: float = 30.0) -> Iterator[None]:
-    """Hold NAME's lock; LxczError if another command holds it longer than timeout."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-    addr = paths.abstract(paths.lock_socket(lxcpath, name))
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    try:
-        while True:
-            try:
-                sock.bind(addr)
-                break
-            except OSError as err:
-                if err.errno != errno.EADDRINUSE:
-                    raise LxczError(f"cannot lock {name}: {err.strerror}") from None
-                if time.monotonic() >= deadline:
-                    raise LxczError(f"{name} is locked by another command") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-        yield
-    finally:
-        sock.close()
+class container_lock:  # noqa: N801 - used like the function it replaced
+    """Hold NAME's lock (``with container_lock(lxcpath, name):``); LxczError if another
+    command holds it longer than timeout. A class, not @contextmanager: contextlib would
+    cost every start a millisecond of imports."""
+
+    def __init__(self, lxcpath: str, name: str, timeout: float = 30.0) -> None:
+        self.addr = paths.abstract(paths.lock_socket(lxcpath, name))
+        self.name = name
+        self.timeout = timeout
+        self.sock: Optional[socket.socket] = None
+
+    def __enter__(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        try:
+            while True:
+                try:
+                    sock.bind(self.addr)
+                    break
+                except OSError as err:
+                    if err.errno != errno.EADDRINUSE:
+                        raise LxczError(f"cannot lock {self.name}: {err.strerror}") from None
+                    if time.monotonic() >= deadline:
+                        raise LxczError(f"{self.name} is locked by another command"
+                                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
