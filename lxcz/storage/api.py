@@ -391,7 +391,6 @@ def destroy(c: Container, force: bool = False) -> bool:
     elsewhere is left in place and logged. Other stores (overlay, loop, btrfs, lvm, zfs)
     are removed by their ``lxcz.storage.bdev`` module.
     """
-    from lxcz import log
 
     cpath = c.path
     if not c.defined:
@@ -408,6 +407,18 @@ def destroy(c: Container, force: bool = False) -> bool:
         if not force:
             raise LxczError(f"{c.name} is running")
         c.stop()
+    from lxcz.runtime.lock import container_lock
+
+    # like LXC: no start (or other change) of this container while it is being removed
+    with container_lock(c.config_path, c.name):
+        if _is_running(c):
+            raise LxczError(f"{c.name} is running")
+        return _destroy_stopped(c, cpath)
+
+
+def _destroy_stopped(c: Container, cpath: str) -> bool:
+    from lxcz import log
+
     busy = dirstore.mounts_below(cpath)
     if busy:
         raise LxczError(f"{busy[0]} is a mount point; unmount it first")

@@ -264,3 +264,35 @@ def test_destroy_stops_at_a_mount_left_in_the_rootfs(lxcpath, tmp_path):
     assert r.returncode == 0, r.stderr
     assert os.listdir(lxcpath) == []
     assert (host_dir / "precious").read_text() == "keep"
+
+
+@needs_busybox
+def test_destroy_waits_for_the_container_lock(lxcpath):
+    """lxc-destroy takes the per-container lock, as LXC does: a command holding it (a start
+    in progress) is waited for, not raced."""
+    import threading
+    import time
+
+    from lxcz.runtime.lock import container_lock
+
+    name = U.unique()
+    U.create_busybox(lxcpath, name)
+    held = container_lock(lxcpath, name)
+    held.__enter__()
+    released = []
+
+    def release():
+        time.sleep(0.7)
+        released.append(time.monotonic())
+        held.__exit__(None, None, None)
+
+    t = threading.Thread(target=release)
+    t.start()
+    try:
+        res = U.tool("lxc-destroy", "-P", lxcpath, "-n", name)
+        done = time.monotonic()
+    finally:
+        t.join()
+    assert res.returncode == 0, res.stderr
+    assert released and done >= released[0]
+    assert not os.path.exists(os.path.join(lxcpath, name))
