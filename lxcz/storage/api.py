@@ -39,13 +39,13 @@ from lxcz.storage import dirstore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Sequence
+    from typing import Any, Dict, List, Optional, Sequence
 
     from lxcz.container import Container
 
 LXC_CREATE_QUIET = 1
 
-# lxc-create -B values LXC 5 knows; only "dir" (and "best", which picks dir) exist here yet
+# lxc-create -B values LXC 5 knows (nbd and rbd are not implemented by lxcz)
 KNOWN_STORES = ("dir", "btrfs", "lvm", "loop", "nbd", "overlay", "overlayfs", "rbd", "zfs")
 
 _HWADDR = re.compile(r"^(\s*lxc\.net(?:work)?(?:\.\d+)?\.hwaddr\s*=\s*)(\S+)(.*)$")
@@ -228,13 +228,16 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
     from lxcz.storage import templates
 
     quiet = bool(flags & LXC_CREATE_QUIET) or bool(options.get("quiet"))
-    if bdevtype in (None, "", "best", "none", "_unset"):
+    if bdevtype in (None, "", "none", "_unset"):
         bdevtype = "dir"
-    if bdevtype not in KNOWN_STORES:
+    if bdevtype not in KNOWN_STORES + ("best",):
         raise LxczError(f"{bdevtype} is not a valid backing storage type")
-    if bdevtype != "dir":
+    if bdevtype in ("nbd", "rbd"):
         raise NotImplementedYet(f"backing store '{bdevtype}' not implemented in lxcz yet")
+    store_opts = _store_options(options)
     rootdir_opt = options.get("dir")
+    if rootdir_opt and bdevtype != "dir":
+        raise LxczError("--dir is only valid with the dir backing store")
     if rootdir_opt and not os.path.isabs(rootdir_opt):
         raise LxczError("--dir should use absolute path")
 
@@ -277,6 +280,8 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
     lxcpath = c.config_path
     cpath = c.path
     made: List[str] = []  # what to remove on failure, deepest last
+    made_store = ""  # lxc.rootfs.path of a store made here (destroyed on failure)
+    mounted_at: Optional[str] = None  # where it is mounted while the template runs
     marker_fd: Optional[int] = None
     marker = os.path.join(cpath, "partial")
     try:
@@ -307,6 +312,45 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
             rootfs = dirstore.rootfs_dir(given_rootfs)
             if rootfs is None or not os.path.exists(rootfs):
                 raise LxczError(f"the rootfs {given_rootfs} does not exist")
+        elif tpath and bdevtype in ("overlay", "overlayfs"):
+            # as LXC 5: the template fills the lower directory, the upper starts empty
+            rootfs = os.path.join(cpath, "rootfs")
+            upper = os.path.join(cpath, "overlay", "delta")
+            for d in (rootfs, os.path.dirname(upper), upper):
+                os.mkdir(d, 0o755)
+                made.append(d)
+            lines.append(f"lxc.rootfs.path = overlay:{rootfs}:{upper}")
+            if maps:
+                from lxcz.security import userns_exec
+
+                for d in (rootfs, upper):
+                    userns_exec.chown_mapped_root(d, maps)
+        elif tpath and bdevtype in ("best", "btrfs", "loop", "lvm", "zfs"):
+            if maps and os.geteuid() != 0 and bdevtype not in ("best", "btrfs"):
+                raise LxczError(f"an unprivileged user cannot create a {bdevtype} store")
+            from lxcz.storage import bdev
+
+            kind = _best_store(lxcpath, store_opts) if bdevtype == "best" else bdevtype
+            if kind == "dir":
+                rootfs = os.path.join(cpath, "rootfs")
+                lines.append("lxc.rootfs.path = " + dirstore.create(rootfs))
+                made.append(rootfs)
+            else:
+                store = bdev.get_store(kind)
+                store_value = store.create(cpath, c.name, store_opts)
+                made_store = store_value
+                lines.append("lxc.rootfs.path = " + store_value)
+                rootfs = os.path.join(cpath, "rootfs")
+                os.makedirs(rootfs, 0o755, exist_ok=True)
+                if rootfs not in made:
+                    made.append(rootfs)
+                mounted = store.mount(store_value, rootfs)
+                mounted_at = rootfs if mounted == rootfs else None
+                rootfs = mounted or rootfs
+            if maps:
+                from lxcz.security import userns_exec
+
+                userns_exec.chown_mapped_root(rootfs, maps)
         elif tpath:
             rootfs = rootdir_opt or os.path.join(cpath, "rootfs")
             existed = os.path.exists(rootfs)
@@ -326,6 +370,9 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
 
         if tpath:
             templates.run(tpath, cpath, c.name, rootfs or "", args, quiet, maps)
+        if mounted_at:
+            bdev.get_store(bdev.store_type(made_store)).umount(mounted_at)
+            mounted_at = None
 
         if tpath:
             with open(config) as f:
@@ -346,6 +393,19 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
             os.rename(tmp, config)
         _load_check(config)
     except BaseException:
+        if mounted_at or made_store:
+            from lxcz.storage import bdev
+
+            store = bdev.get_store(bdev.store_type(made_store))
+            if mounted_at:
+                try:
+                    store.umount(mounted_at)
+                except (OSError, LxczError):
+                    pass
+            try:
+                store.destroy(made_store)
+            except (OSError, LxczError):
+                pass
         _undo([p for p in made if p != cpath], maps)
         if marker_fd is not None:
             _remove_marker(marker, marker_fd)
@@ -355,6 +415,47 @@ def create(c: Container, template: Optional[str] = None, flags: int = 0,
     _remove_marker(marker, marker_fd)
     c._config = None  # the facade reloads the finished file on next use
     return True
+
+
+def _store_options(options: Dict[str, Any]) -> Any:
+    """lxc-create's --fssize/--fstype/--vgname/--lvname/--thinpool/--zfsroot."""
+    from lxcz.storage.bdev import StoreOptions, parse_size
+
+    size = options.get("fssize")
+    fstype = options.get("fstype") or ""
+    if fstype:
+        from lxcz.storage.bdev.loop import check_fstype
+
+        check_fstype(fstype)
+    return StoreOptions(fssize=parse_size(size) if size else 0, fstype=fstype,
+                        vgname=options.get("vgname") or "",
+                        lvname=options.get("lvname") or "",
+                        thinpool=options.get("thinpool") or "",
+                        zfsroot=options.get("zfsroot") or "")
+
+
+def _best_store(lxcpath: str, opts: Any) -> str:
+    """-B best, as LXC 5 chooses: btrfs when the lxcpath is on btrfs, else a zfs root or an
+    LVM volume group when one exists, else dir."""
+    from lxcz.storage.bdev import btrfs, lvm
+
+    if btrfs.fs_type(lxcpath) == "btrfs":
+        return "btrfs"
+    import shutil
+
+    if shutil.which("zfs"):
+        from lxcz.storage.bdev import run, zfs
+
+        try:
+            run(["zfs", "list", "-H", zfs._root(opts)], "zfs list")
+            return "zfs"
+        except LxczError:
+            pass
+    if shutil.which("vgs"):
+        vg, _thin = lvm._defaults(opts)
+        if lvm._vg_exists(vg):
+            return "lvm"
+    return "dir"
 
 
 def _undo(made: Sequence[str], maps: Sequence[Any] = ()) -> None:

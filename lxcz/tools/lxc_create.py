@@ -127,7 +127,9 @@ def body(args: Args) -> int:
     c = Container(args.name, args.lxcpath)
     try:
         c.create(template, 1 if args.quiet else 0, args.command, args.bdevtype,
-                 configfile=args.configfile, dir=args.dir)
+                 configfile=args.configfile, dir=args.dir, fssize=args.fssize,
+                 fstype=args.fstype, vgname=args.vgname, lvname=args.lvname,
+                 thinpool=args.thinpool, zfsroot=args.zfsroot)
     except TemplateHelp as helped:
         sys.stdout.write(helped.text)
         return 0
