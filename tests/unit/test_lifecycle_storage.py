@@ -103,7 +103,9 @@ def test_create_bad_input_leaves_nothing(tmp_path):
     with pytest.raises(LxczError, match="not a valid backing storage type"):
         Container("c", lxcpath).create("busybox", bdevtype="bogus")
     with pytest.raises(NotImplementedYet):
-        Container("c", lxcpath).create("busybox", bdevtype="lvm")
+        Container("c", lxcpath).create("busybox", bdevtype="rbd")
+    with pytest.raises(LxczError):  # no such volume group (or no lvm2 at all)
+        Container("c", lxcpath).create("busybox", bdevtype="lvm", vgname="lxcz-no-vg")
     with pytest.raises(LxczError, match="not found"):
         Container("c", lxcpath).create(None, configfile=str(tmp_path / "missing.conf"))
     with pytest.raises(LxczError, match="absolute"):
