@@ -1,77 +1,63 @@
 #!/usr/bin/env python3
-"""Runtime benchmarks against upstream LXC 5, same busybox container, same run.
+"""Runtime benchmarks against upstream LXC 5, same busybox config, same run.
 
 Measures, for LXC and lxcz alternately (medians over --runs):
   * lxc-execute -- /bin/true
   * lxc-start -d + lxc-wait -s RUNNING + lxc-stop -k
+  * lxc-info -n NAME on a running container (issue #4: target <= 2x the bare
+    interpreter ``python3 -I -S -c pass``; the ratio to upstream is printed too)
   * resident memory of the monitor + init of a running container (RSS and PSS)
 
 lxcz runs as ``/usr/bin/python3 dist/lxcz`` when built, else ``/usr/bin/python3 -m lxcz``
-from the source tree (bytecode caching on). Needs root, busybox-static and lxc.
-Prints ratios (lxcz / LXC) with the absolute medians beside them.
+from the source tree (bytecode caching on); upstream as /usr/bin/lxc-*. Needs root,
+busybox-static and lxc. Everything lives in a temporary lxcpath that is cleaned up
+(containers stopped, cgroups removed) also on failure. Prints ratios (lxcz / LXC) with
+the absolute medians beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-APPLETS = ("sh", "true", "sleep", "init", "ls", "cat", "mount", "reboot", "poweroff")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (  # noqa: E402
+    ROOT,
+    Scratch,
+    bare_interpreter,
+    check_host,
+    interleaved,
+    lxcz_cmd,
+    lxcz_env,
+    median_ms,
+    timed,
+    upstream_cmd,
+)
+
+TOOLS = ("execute", "start", "wait", "stop", "info")
+INFO_TARGET = 2.0  # lxc-info at most twice the bare interpreter (issue #4)
 
 
-def make_rootfs(path: str) -> None:
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    for d in ("bin", "sbin", "etc", "tmp", "proc", "sys", "dev", "root"):
-        os.makedirs(os.path.join(path, d), exist_ok=True)
-    shutil.copy2(busybox, os.path.join(path, "bin", "busybox"))
-    for a in APPLETS:
-        os.symlink("busybox", os.path.join(path, "bin", a))
-    os.symlink("../bin/busybox", os.path.join(path, "sbin", "init"))
-    with open(os.path.join(path, "etc", "inittab"), "w") as f:
-        f.write("::sysinit:/bin/true\n::respawn:/bin/sleep 1000000\n")
+class Impl:
+    def __init__(self, kind: str, source: bool) -> None:
+        self.kind = kind
+        if kind == "lxc":
+            self.cmds = {t: upstream_cmd(f"lxc-{t}") for t in TOOLS}
+            self.env = None
+        else:
+            self.cmds = {t: lxcz_cmd(f"lxc-{t}", source) for t in TOOLS}
+            self.env = lxcz_env(source)
 
+    def run(self, tool: str, *args: str, check: bool = True) -> float:
+        return timed(self.cmds[tool] + list(args), self.env, check)
 
-USE_SOURCE = False
-
-
-def lxcz_cmd(tool: str) -> list:
-    dist = os.path.join(ROOT, "dist", "lxcz")
-    if os.path.exists(dist) and not USE_SOURCE:
-        return [PYTHON, dist, tool]
-    return [PYTHON, "-m", "lxcz", tool]
-
-
-def env() -> dict:
-    e = dict(os.environ)
-    e.pop("PYTHONDONTWRITEBYTECODE", None)
-    if USE_SOURCE or not os.path.exists(os.path.join(ROOT, "dist", "lxcz")):
-        e["PYTHONPATH"] = ROOT  # with dist/lxcz it would shadow the zipapp's own lxcz
-    return e
-
-
-def run(cmd: list, check: bool = True) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
-    dt = time.perf_counter() - t0
-    if check and r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}: {r.stderr.strip()}")
-    return dt
-
-
-def tools(kind: str) -> dict:
-    if kind == "lxc":
-        # upstream's own binaries: after `lxcz install`, lxc-* on PATH may be lxcz
-        return {t: [f"/usr/bin/lxc-{t}"] for t in ("execute", "start", "wait", "stop", "info")}
-    return {t: lxcz_cmd(f"lxc-{t}") for t in ("execute", "start", "wait", "stop", "info")}
+    def output(self, tool: str, *args: str) -> str:
+        return subprocess.run(self.cmds[tool] + list(args), cwd=ROOT, env=self.env,
+                              capture_output=True, text=True).stdout
 
 
 def smaps(pid: int) -> tuple:
@@ -85,43 +71,32 @@ def smaps(pid: int) -> tuple:
     return rss, pss
 
 
-def init_pid(kind: str, name: str, lxcpath: str) -> int:
-    cmd = tools(kind)["info"] + ["-n", name, "-P", lxcpath, "-p", "-H"]
-    out = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True).stdout
-    return int(out.strip().split()[-1])
-
-
 def ppid(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def bench(kind: str, name: str, lxcpath: str, runs: int) -> dict:
-    t = tools(kind)
-    base = ["-n", name, "-P", lxcpath]
-    res: dict = {"execute": [], "cycle": [], "rss": [], "pss": []}
-    run(t["execute"] + base + ["--", "/bin/true"])  # warm caches
-    for _ in range(runs):
-        res["execute"].append(run(t["execute"] + base + ["--", "/bin/true"]))
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run(t["start"] + base + ["-d"])
-        run(t["wait"] + base + ["-s", "RUNNING", "-t", "10"])
-        run(t["stop"] + base + ["-k"])
-        res["cycle"].append(time.perf_counter() - t0)
-    run(t["start"] + base + ["-d"])
-    try:
-        time.sleep(1.0)
-        pid = init_pid(kind, name, lxcpath)
-        mon = ppid(pid)
-        r1, p1 = smaps(mon)
-        r2, p2 = smaps(pid)
-        res["rss"] = [(r1 + r2) / 1024.0]
-        res["pss"] = [(p1 + p2) / 1024.0]
-        res["detail"] = f"monitor {r1 / 1024:.1f} MB + init {r2 / 1024:.1f} MB RSS"
-    finally:
-        run(t["stop"] + base + ["-k"], check=False)
-    return res
+def cycle(impl: Impl, base: list) -> float:
+    t0 = time.perf_counter()
+    impl.run("start", *base, "-d")
+    impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
+    impl.run("stop", *base, "-k")
+    return time.perf_counter() - t0
+
+
+def memory(impl: Impl, base: list) -> tuple:
+    """(RSS MB, PSS MB, detail) of monitor + init of a running container."""
+    pid = int(impl.output("info", *base, "-p", "-H").strip().split()[-1])
+    mon = ppid(pid)
+    r1, p1 = smaps(mon)
+    r2, p2 = smaps(pid)
+    return ((r1 + r2) / 1024.0, (p1 + p2) / 1024.0,
+            f"monitor {r1 / 1024:.1f} MB + init {r2 / 1024:.1f} MB RSS")
+
+
+def wait_running(impl: Impl, base: list) -> None:
+    impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
+    time.sleep(1.0)  # let init settle before memory is read
 
 
 def main() -> int:
@@ -129,40 +104,65 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--source", action="store_true", help="run lxcz from the source tree "
                     "even when dist/lxcz exists")
+    ap.add_argument("--only", default="execute,cycle,info,memory",
+                    help="comma-separated subset of execute,cycle,info,memory")
     args = ap.parse_args()
-    global USE_SOURCE
-    USE_SOURCE = args.source
-    if os.geteuid() != 0:
-        print("bench_runtime: needs root", file=sys.stderr)
+    only = set(args.only.split(","))
+    why = check_host(f"lxc-{t}" for t in TOOLS)
+    if why:
+        print(f"bench_runtime: {why}", file=sys.stderr)
         return 1
-    if not shutil.which("lxc-execute"):
-        print("bench_runtime: upstream LXC not installed", file=sys.stderr)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="lxcz-bench-")
+    up, me = Impl("lxc", args.source), Impl("lxcz", args.source)
+    scratch = Scratch()
+    rows = []
+    notes = []
     try:
-        lxcpath = os.path.join(tmp, "lxc")
-        name = "bench1"
-        rootfs = os.path.join(lxcpath, name, "rootfs")
-        make_rootfs(rootfs)
-        with open(os.path.join(lxcpath, name, "config"), "w") as f:
-            f.write(f"lxc.rootfs.path = dir:{rootfs}\nlxc.uts.name = {name}\n"
-                    "lxc.mount.auto = proc:mixed sys:mixed\nlxc.tty.max = 1\n"
-                    "lxc.signal.halt = SIGUSR1\n")
-        bare = [run([PYTHON, "-I", "-S", "-c", "pass"]) for _ in range(args.runs)]
-        up = bench("lxc", name, lxcpath, args.runs)
-        ours = bench("lxcz", name, lxcpath, args.runs)
+        for name in ("bench-up", "bench-me"):
+            scratch.container(name)
+        b_up = ["-n", "bench-up", "-P", scratch.lxcpath]
+        b_me = ["-n", "bench-me", "-P", scratch.lxcpath]
+        bare = bare_interpreter(args.runs)
+        if "execute" in only:
+            res = interleaved({
+                "lxc": lambda: up.run("execute", *b_up, "--", "/bin/true"),
+                "lxcz": lambda: me.run("execute", *b_me, "--", "/bin/true")}, args.runs)
+            rows.append(("lxc-execute -- /bin/true (ms)", median_ms(res["lxcz"]),
+                         median_ms(res["lxc"])))
+        if "cycle" in only:
+            res = interleaved({"lxc": lambda: cycle(up, b_up),
+                               "lxcz": lambda: cycle(me, b_me)}, args.runs, warmup=0)
+            rows.append(("start -d + wait RUNNING + stop -k (ms)", median_ms(res["lxcz"]),
+                         median_ms(res["lxc"])))
+        if only & {"info", "memory"}:
+            up.run("start", *b_up, "-d")
+            me.run("start", *b_me, "-d")
+            wait_running(up, b_up)
+            wait_running(me, b_me)
+            if "info" in only:
+                res = interleaved({"lxc": lambda: up.run("info", *b_up),
+                                   "lxcz": lambda: me.run("info", *b_me)}, args.runs)
+                mine, floor = median_ms(res["lxcz"]), median_ms(bare)
+                rows.append(("lxc-info -n NAME, running (ms)", mine, median_ms(res["lxc"])))
+                verdict = "OK" if mine <= INFO_TARGET * floor else "ABOVE TARGET"
+                notes.append(f"lxc-info: {mine / floor:.2f}x the bare interpreter "
+                             f"(target <= {INFO_TARGET:.1f}x): {verdict}")
+            if "memory" in only:
+                r_up, p_up, d_up = memory(up, b_up)
+                r_me, p_me, d_me = memory(me, b_me)
+                rows.append(("monitor+init RSS (MB)", r_me, r_up))
+                rows.append(("monitor+init PSS (MB)", p_me, p_up))
+                notes.append(f"lxcz {d_me}; LXC {d_up}")
+            up.run("stop", *b_up, "-k", check=False)
+            me.run("stop", *b_me, "-k", check=False)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    med = statistics.median
+        scratch.close(args.source)
+    print(f"lxcz: {' '.join(me.cmds['info'][:-1])}; upstream: /usr/bin/lxc-*")
     print(f"{'measure':<42} {'ratio':>7} {'lxcz':>10} {'LXC 5':>10}")
-    rows = [("lxc-execute -- /bin/true (ms)", "execute", 1000),
-            ("start -d + wait RUNNING + stop -k (ms)", "cycle", 1000),
-            ("monitor+init RSS (MB)", "rss", 1), ("monitor+init PSS (MB)", "pss", 1)]
-    for label, key, scale in rows:
-        a, b = med(ours[key]) * scale, med(up[key]) * scale
+    for label, a, b in rows:
         print(f"{label:<42} {a / b:>6.2f}x {a:>10.1f} {b:>10.1f}")
-    print(f"python3 -I -S -c pass: {med(bare) * 1000:.1f} ms; "
-          f"lxcz {ours['detail']}; LXC {up['detail']}")
+    print(f"python3 -I -S -c pass: {median_ms(bare):.1f} ms")
+    for n in notes:
+        print(n)
     return 0
 
 

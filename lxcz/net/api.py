@@ -18,13 +18,15 @@ scope id (0 = global; a link-local address has its interface index as scope id).
 
 from __future__ import annotations
 
-import socket
-import struct
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+import sys
+from _socket import AF_INET6, inet_aton, inet_ntop
 
 from lxcz.errors import LxczError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
+
     from lxcz.container import Container
 
 IPV6_LINK_SCOPE = 0x20
@@ -57,7 +59,7 @@ def ipv6_of_pid(pid: int) -> List[Tuple[str, str, int]]:
             continue
         raw, index, _plen, scope, _flags, ifname = parts
         try:
-            addr = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(raw))
+            addr = inet_ntop(AF_INET6, bytes.fromhex(raw))
         except (ValueError, OSError):
             continue
         scope_id = int(index, 16) if (int(scope, 16) & 0xF0) == IPV6_LINK_SCOPE else 0
@@ -87,10 +89,10 @@ def _routes(pid: int) -> List[Tuple[int, int, str]]:
             continue
         try:
             # the kernel prints the network-order word as a native-order number
-            dest = int.from_bytes(struct.pack("=I", int(parts[1], 16)), "big")
+            dest = int.from_bytes(int(parts[1], 16).to_bytes(4, sys.byteorder), "big")
             flags = int(parts[3], 16)
-            mask = int.from_bytes(struct.pack("=I", int(parts[7], 16)), "big")
-        except (ValueError, struct.error):
+            mask = int.from_bytes(int(parts[7], 16).to_bytes(4, sys.byteorder), "big")
+        except (ValueError, OverflowError):
             continue
         if flags & 0x2:  # RTF_GATEWAY: says nothing about where an address lives
             continue
@@ -107,7 +109,7 @@ def ipv4_of_pid(pid: int) -> List[Tuple[str, str]]:
     routes = _routes(pid)
     out = []
     for a in addrs:
-        n = int.from_bytes(socket.inet_aton(a), "big")
+        n = int.from_bytes(inet_aton(a), "big")
         dev = ""
         for net, mask, ifname in routes:
             if n & mask == net and mask:

@@ -3,13 +3,16 @@
 A container is running exactly when its monitor holds the abstract command socket
 (lxcz.runtime.paths.command_socket). No socket means STOPPED, init pid -1. Functions take
 any object with ``name`` and ``config_path`` (the lxcpath), like lxcz.Container.
+
+Sockets are ``_socket.socket`` objects: the socket module on top of it costs more
+start-up time (enum, selectors) than an ``lxc-info`` round trip takes.
 """
 
 from __future__ import annotations
 
-import errno
+import _socket
 import os
-import socket
+from errno import ECONNREFUSED, ECONNRESET, ENOENT, EPIPE
 
 from lxcz.errors import LxczError
 from lxcz.runtime import paths
@@ -34,13 +37,13 @@ def _addr(c: Any) -> bytes:
 
 def connect(c: Any, timeout: Optional[float] = TIMEOUT) -> Channel:
     """Open a channel to NAME's monitor; NotRunning if it has none."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
     try:
         sock.connect(_addr(c))
     except OSError as err:
         sock.close()
-        if err.errno in (errno.ECONNREFUSED, errno.ENOENT):
+        if err.errno in (ECONNREFUSED, ENOENT):
             raise NotRunning(f"{c.name} is not running") from None
         raise LxczError(f"cannot reach the monitor of {c.name}: {err.strerror}") from None
     return Channel(sock)
@@ -56,10 +59,10 @@ def call(c: Any, cmd: str, timeout: Optional[float] = TIMEOUT,
         try:
             chan.send(msg)
             reply, fds = chan.recv()
-        except socket.timeout:
+        except _socket.timeout:
             raise LxczError(f"the monitor of {c.name} did not answer") from None
         except OSError as err:
-            if err.errno in (errno.ECONNRESET, errno.EPIPE):
+            if err.errno in (ECONNRESET, EPIPE):
                 raise NotRunning(f"{c.name} is not running") from None
             raise
         if reply is None:
@@ -169,7 +172,8 @@ class EventListener:
     """
 
     def __init__(self, lxcpath: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self.sock = _socket.socket(_socket.AF_UNIX,
+                                   _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
         name = f"{paths.event_prefix(lxcpath)}{os.getpid()}-{os.urandom(4).hex()}"
         self.sock.bind(paths.abstract(name))
 
@@ -180,7 +184,7 @@ class EventListener:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(4096)
-        except socket.timeout:
+        except _socket.timeout:
             return None
         name, _, state = data.decode("utf-8", "replace").partition("\0")
         return name, state

@@ -1,23 +1,131 @@
 """The command-socket wire format: one JSON object per line, file descriptors (a console's
-pty) attached to a reply with SCM_RIGHTS. Used by the monitor and by the client."""
+pty) attached to a reply with SCM_RIGHTS. Used by the monitor and by the client.
+
+Every short-lived tool (lxc-info, lxc-ls, lxc-wait, lxc-stop) pays for this module at
+start-up, so it avoids the costly imports: the socket module (``_socket`` underneath has
+all a channel needs, without enum and selectors) and the json package (whose decoder
+imports ``re``). Lines are encoded here for the plain values the protocol carries and
+decoded with the C scanner of ``_json``; anything else falls back to ``json``, so what
+goes over the wire is exactly ``json.dumps(msg, separators=(",", ":"))``.
+"""
 
 from __future__ import annotations
 
-import array
-import json
-import socket
+import _socket
+from sys import byteorder as _BYTEORDER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 MAX_LINE = 1 << 20
+_FD_SPACE = _socket.CMSG_SPACE(4 * 8)
+
+try:
+    from _json import encode_basestring_ascii as _quote
+except ImportError:  # an interpreter without the C accelerator: json does it all
+    _quote = None
+
+
+class _Fallback(Exception):
+    """A value the fast encoder leaves to json (floats, custom types, odd keys)."""
+
+
+def _enc(o: Any, out: List[str]) -> None:
+    t = type(o)
+    if t is str:
+        out.append(_quote(o))
+    elif t is int:
+        out.append(int.__repr__(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif t is dict:
+        out.append("{")
+        first = True
+        for k, v in o.items():
+            if type(k) is not str:
+                raise _Fallback
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_quote(k))
+            out.append(":")
+            _enc(v, out)
+        out.append("}")
+    elif t is list or t is tuple:
+        out.append("[")
+        for i, v in enumerate(o):
+            if i:
+                out.append(",")
+            _enc(v, out)
+        out.append("]")
+    else:
+        raise _Fallback
+
+
+def encode(msg: Any) -> bytes:
+    """``json.dumps(msg, separators=(",", ":")).encode()``, without importing json for
+    the dicts of strings, integers, booleans, None, lists and dicts the protocol uses."""
+    if _quote is not None:
+        out: List[str] = []
+        try:
+            _enc(msg, out)
+        except (_Fallback, RecursionError):
+            pass
+        else:
+            return "".join(out).encode()
+    import json
+
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+class _ScanContext:
+    """What ``_json.make_scanner`` reads from a JSONDecoder: plain json.loads settings."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
+                      "NaN": float("nan")}.__getitem__
+
+
+_scanner: Optional[Callable[[str, int], Tuple[Any, int]]] = None
+
+
+def decode(text: str) -> Any:
+    """``json.loads(text)`` (ValueError on bad input) through the C scanner when there
+    is one."""
+    global _scanner
+    if _scanner is None:
+        try:
+            from _json import make_scanner
+
+            _scanner = make_scanner(_ScanContext())
+        except (ImportError, TypeError, AttributeError):
+            import json
+
+            _scanner = json.JSONDecoder().scan_once
+    s = text.strip(" \t\r\n")
+    try:
+        obj, end = _scanner(s, 0)
+    except StopIteration:
+        raise ValueError("malformed JSON message") from None
+    if end != len(s):
+        raise ValueError("extra data after the JSON message")
+    return obj
 
 
 class Channel:
-    """A connected stream socket speaking JSON lines."""
+    """A connected stream socket (``socket.socket`` or ``_socket.socket``) speaking JSON
+    lines."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Any) -> None:
         self.sock = sock
         self.buf = b""
         self.fds: List[int] = []
@@ -26,9 +134,10 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, msg: Dict[str, Any], fds: Optional[List[int]] = None) -> None:
-        data = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+        data = encode(msg) + b"\n"
         if fds:
-            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+            raw = b"".join(fd.to_bytes(4, _BYTEORDER, signed=True) for fd in fds)
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raw)]
             sent = self.sock.sendmsg([data], anc)
             data = data[sent:]
         if data:
@@ -36,12 +145,12 @@ class Channel:
 
     def feed(self) -> bool:
         """Read what is available; False on end of stream."""
-        data, anc, _flags, _addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(4 * 8))
+        data, anc, _flags, _addr = self.sock.recvmsg(65536, _FD_SPACE)
         for level, kind, payload in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                arr = array.array("i")
-                arr.frombytes(payload[: len(payload) - len(payload) % 4])
-                self.fds.extend(arr)
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                n = len(payload) - len(payload) % 4
+                self.fds.extend(int.from_bytes(payload[i:i + 4], _BYTEORDER, signed=True)
+                                for i in range(0, n, 4))
         if not data:
             return False
         self.buf += data
@@ -55,7 +164,7 @@ class Channel:
         if not sep:
             return None
         self.buf = rest
-        msg = json.loads(line.decode())
+        msg = decode(line.decode())
         if not isinstance(msg, dict):
             raise ValueError("message is not an object")
         return msg
@@ -71,12 +180,15 @@ class Channel:
                 return None, []
 
     def close(self) -> None:
-        for fd in self.fds:
-            try:
-                import os
+        if self.fds:
+            import os
 
-                os.close(fd)
-            except OSError:
-                pass
+            for fd in self.fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self.fds = []
         self.sock.close()
+
+

@@ -91,53 +91,53 @@ class _Asm:
         self.items.append(("J", code, k, jt, jf))
 
     def assemble(self) -> List[Insn]:
-        far: Dict[int, List[bool]] = {}
-        while True:
-            labels: Dict[int, int] = {}
-            pos: Dict[int, int] = {}
-            p = 0
-            for i, item in enumerate(self.items):
-                if item[0] == "L":
-                    labels[item[1]] = p
-                    continue
-                pos[i] = p
-                p += 1 + (sum(far[i]) if i in far else 0)
-            changed = False
-            for i, item in enumerate(self.items):
-                if item[0] != "J":
-                    continue
-                flags = far.setdefault(i, [False, False])
-                base = pos[i] + 1 + sum(flags)
-                for n, target in enumerate(item[3:5]):
-                    if target is not None and not flags[n] and labels[target] - base > 255:
-                        flags[n] = True
-                        changed = True
-            if not changed:
-                break
+        """Resolve labels. A conditional jump reaches at most 255 instructions ahead; a
+        longer one goes through a BPF_JA trampoline placed right after it. Every jump goes
+        forward, so walking the items backwards, all that lies between a jump and its
+        target (trampolines included) is known when the jump is reached: one backward
+        pass decides every trampoline, one forward pass emits the program."""
+        items = self.items
+        far: Dict[int, Tuple[bool, bool]] = {}
+        rem: Dict[int, int] = {}  # label -> instructions from it to the end
+        after = 0  # instructions after the current item
+        for i in range(len(items) - 1, -1, -1):
+            item = items[i]
+            kind = item[0]
+            if kind == "L":
+                rem[item[1]] = after
+            elif kind == "S":
+                after += 1
+            else:
+                jt, jf = item[3], item[4]
+                if (jt is not None and jt not in rem) or (jf is not None and jf not in rem):
+                    raise AssertionError("backward jump in seccomp program")
+                flags = (jt is not None and after - rem[jt] > 255,
+                         jf is not None and after - rem[jf] > 255)
+                far[i] = flags
+                after += 1 + flags[0] + flags[1]
+        total = after
         out: List[Insn] = []
-        for i, item in enumerate(self.items):
+        for i, item in enumerate(items):
             kind = item[0]
             if kind == "L":
                 continue
             if kind == "S":
                 out.append((item[1], 0, 0, item[2]))
                 continue
+            here = len(out)
             flags = far[i]
-            here = pos[i]
-            after = here + 1 + sum(flags)  # first instruction after trampolines
+            slot = here + 1
+            nxt = slot + flags[0] + flags[1]  # first instruction after the trampolines
             offs = []
             tramps = []
-            slot = here + 1
             for n, target in enumerate(item[3:5]):
-                dest = after if target is None else labels[target]
+                dest = nxt if target is None else total - rem[target]
                 if flags[n]:
                     offs.append(slot - (here + 1))
                     tramps.append((BPF_JA, 0, 0, dest - (slot + 1)))
                     slot += 1
                 else:
                     offs.append(dest - (here + 1))
-            if min(offs) < 0:
-                raise AssertionError("backward jump in seccomp program")
             out.append((item[1], offs[0], offs[1], item[2]))
             out.extend(tramps)
         return out

@@ -34,12 +34,15 @@ The format (``man 5 lxc.container.conf`` and LXC 5's reader):
 
 A syscall name no architecture knows is an error; a name that exists elsewhere but not on
 the architecture being compiled is skipped with a warning by the compiler.
+
+Loading a policy is on the start path of every container that has one, so this module
+imports neither ``re`` nor ``typing`` (with enum they cost ten times what parsing
+Debian's profile takes); the few patterns of the format are matched with str methods.
 """
 
 from __future__ import annotations
 
-import re
-from typing import List, NamedTuple, Optional, Tuple
+from collections import namedtuple
 
 from lxcz.errors import ConfigError
 from lxcz.sys.seccomp import (
@@ -48,6 +51,10 @@ from lxcz.sys.seccomp import (
     SECCOMP_RET_KILL_PROCESS,
     SECCOMP_RET_TRAP,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 ENOSYS = 38
 EACCES = 13
@@ -87,28 +94,33 @@ ALLOWLIST_WORDS = ("allowlist", "whitelist")
 DENYLIST_WORDS = ("denylist", "blacklist")
 
 
-class ArgCmp(NamedTuple):
-    index: int
-    op: str
-    value: int
-    mask: int = 0
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_OCTAL = frozenset("01234567")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-class Rule(NamedTuple):
-    section: str
-    name: Optional[str]
-    nr: Optional[int]
-    action: int
-    args: Tuple[ArgCmp, ...]
-    line: int
+class ArgCmp(namedtuple("ArgCmp", "index op value mask", defaults=(0,))):
+    """One argument comparison: index (int), op (str), value (int), mask (int, 0)."""
+
+    __slots__ = ()
 
 
-class Policy(NamedTuple):
-    version: int
-    mode: str
-    default_action: int
-    rules: List[Rule]
-    path: str
+class Rule(namedtuple("Rule", "section name nr action args line")):
+    """section (str), name (str or None), nr (int or None), action (int), args (tuple
+    of ArgCmp), line (int)."""
+
+    __slots__ = ()
+
+
+class Policy(namedtuple("Policy", "version mode default_action rules path")):
+    """version (int), mode (str), default_action (int), rules (list of Rule), path."""
+
+    __slots__ = ()
+
+
+def _decimal(text: str) -> bool:
+    """What ``re.fullmatch(r"\\d+", text)`` says: one or more (Unicode) decimal digits."""
+    return text.isdecimal()
 
 
 def action_name(action: int) -> str:
@@ -124,7 +136,7 @@ def _action(words: List[str], path: str, line: int) -> int:
     word = words[0].lower()
     rest = words[1:]
     if word == "errno":
-        if len(rest) != 1 or not re.fullmatch(r"\d+", rest[0]):
+        if len(rest) != 1 or not _decimal(rest[0]):
             raise ConfigError('"errno" needs a number, as in "errno 1"', path, line)
         err = int(rest[0])
         if err > MAX_ERRNO:
@@ -145,36 +157,55 @@ def _action(words: List[str], path: str, line: int) -> int:
 
 
 def _strip_comment(text: str) -> str:
-    m = re.search(r"(^|\s)#", text)
-    return text[:m.start()].strip() if m else text.strip()
+    """The text before a comment (a '#' at the start or after white space), stripped."""
+    i = text.find("#")
+    while i > 0 and not text[i - 1].isspace():
+        i = text.find("#", i + 1)
+    return text[:i].strip() if i >= 0 else text.strip()
 
 
 def _int(text: str) -> int:
     """An unsigned integer as strtoull(..., 0) reads it: 12, 0x1f, 017."""
     t = text.strip()
-    if re.fullmatch(r"0[0-7]+", t):
+    if len(t) > 1 and t[0] == "0" and _OCTAL.issuperset(t[1:]):
         return int(t, 8)
-    if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", t):
+    if (len(t) > 2 and t[0] == "0" and t[1] in "xX" and _HEX.issuperset(t[2:])) or \
+            _decimal(t):
         return int(t, 0)
     raise ValueError(t)
 
 
-_ARG_RE = re.compile(r"\s*\[([^\[\]]*)\]\s*")
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _bracketed(text: str, pos: int) -> Optional[Tuple[str, int]]:
+    """At pos, optional white space, ``[FIELDS]`` (no brackets inside), optional white
+    space: (FIELDS, the position after it all), or None."""
+    pos = _skip_space(text, pos)
+    if pos >= len(text) or text[pos] != "[":
+        return None
+    end = text.find("]", pos + 1)
+    if end < 0 or "[" in text[pos + 1:end]:
+        return None
+    return text[pos + 1:end], _skip_space(text, end + 1)
 
 
 def _args(text: str, path: str, line: int) -> Tuple[ArgCmp, ...]:
     out = []
     pos = 0
     while pos < len(text):
-        m = _ARG_RE.match(text, pos)
-        if not m:
+        found = _bracketed(text, pos)
+        if found is None:
             raise ConfigError(f'cannot read argument filter "{text[pos:].strip()}" '
                               '(expected [index,value,op] or [index,value,op,mask])',
                               path, line)
-        pos = m.end()
-        fields = [f.strip() for f in m.group(1).split(",")]
+        inner, pos = found
+        fields = [f.strip() for f in inner.split(",")]
         if len(fields) not in (3, 4):
-            raise ConfigError(f'argument filter "[{m.group(1)}]" needs 3 or 4 fields: '
+            raise ConfigError(f'argument filter "[{inner}]" needs 3 or 4 fields: '
                               "[index,value,op] or [index,value,op,mask]", path, line)
         try:
             index = _int(fields[0])
@@ -243,7 +274,7 @@ def parse_policy(text: str, path: str = "<string>") -> Policy:
             body = _strip_comment(raw)
             if not body:
                 continue
-            if not re.fullmatch(r"\d+", body):
+            if not _decimal(body):
                 raise ConfigError(f'expected a syscall number, got "{body}"', path, no)
             if int(body) > 0xFFFFFFFF:
                 raise ConfigError(f"syscall number {body} is out of range", path, no)
@@ -262,17 +293,19 @@ def parse_policy(text: str, path: str = "<string>") -> Policy:
         if not body:
             continue
         if body.startswith("["):
-            m = re.fullmatch(r"\[\s*([A-Za-z0-9_]+)\s*\]", body)
-            if not m or m.group(1).lower() not in SECTIONS:
+            word = body[1:-1].strip() if body.endswith("]") and len(body) > 1 else ""
+            if not word or not _WORD.issuperset(word) or word.lower() not in SECTIONS:
                 raise ConfigError(f'unsupported architecture section "{body}"', path, no)
-            section = SECTIONS[m.group(1).lower()]
+            section = SECTIONS[word.lower()]
             continue
         if section is None:  # a section for an architecture lxcz does not run on
             continue
-        m = re.match(r"([^\s\[]+)\s*(.*)$", body)
-        if not m:
+        end = 0  # the name: up to white space or '[' (body is stripped, not '[...')
+        while end < len(body) and not body[end].isspace() and body[end] != "[":
+            end += 1
+        if not end:
             raise ConfigError(f'bad seccomp rule "{body}"', path, no)
-        name, rest = m.group(1), m.group(2)
+        name, rest = body[:end], body[end:].lstrip()
         bracket = rest.find("[")
         action_text = rest if bracket < 0 else rest[:bracket]
         arg_text = "" if bracket < 0 else rest[bracket:]
@@ -286,7 +319,7 @@ def parse_policy(text: str, path: str = "<string>") -> Policy:
             rules.append(Rule(section, "umount2", None, SECCOMP_RET_ERRNO | EACCES,
                               (ArgCmp(1, "masked_eq", MNT_FORCE, MNT_FORCE),), no))
             continue
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not (_WORD.issuperset(name) and not name[0].isdigit()):
             raise ConfigError(f'bad syscall name "{name}"', path, no)
         if name not in known:
             raise ConfigError(f'unknown syscall "{name}"', path, no)

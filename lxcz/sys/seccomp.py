@@ -54,9 +54,18 @@ def _lib():
     global _libc
     if _libc is None:
         import ctypes
-        import ctypes.util
 
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # the interpreter's own symbol table has libc: ctypes.util.find_library would
+        # import subprocess, shutil and tempfile and fork ldconfig at every container start
+        try:
+            lib = ctypes.CDLL(None, use_errno=True)
+            lib.prctl  # noqa: B018 - probe that libc's symbols are really there
+            lib.syscall  # noqa: B018
+        except (OSError, AttributeError):
+            import ctypes.util
+
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc = lib
     return _libc
 
 

@@ -72,7 +72,6 @@ def make_parser(prog: str) -> ToolParser:
 
 def term_width() -> int:
     import fcntl
-    import struct
     import termios
 
     for fd in (1, 2, 0):
@@ -80,7 +79,7 @@ def term_width() -> int:
             data = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
         except OSError:
             continue
-        return struct.unpack("HHHH", data)[1]
+        return int.from_bytes(data[2:4], sys.byteorder)  # struct winsize's ws_col
     return 0
 
 
@@ -289,8 +288,6 @@ def _table(rows: List[Dict[str, str]], cols: List[str]) -> str:
 
 
 def body(args: Args) -> int:
-    import re
-
     from lxcz.errors import LxczError
 
     if args.nesting is not None:
@@ -333,6 +330,8 @@ def body(args: Args) -> int:
         args.positional[0] if args.positional else None)
     regex = None
     if pattern is not None:
+        import re  # only here: re (and the enum it imports) costs more than a listing
+
         try:
             regex = re.compile(pattern)
         except re.error:
