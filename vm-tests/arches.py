@@ -19,6 +19,8 @@ BASE_PACKAGES: List[str] = [
     "base-files", "base-passwd", "dash", "bash", "coreutils", "libc-bin", "util-linux",
     "mount", "procps", "kmod", "busybox-static", "openssh-server", "python3", "grep", "sed",
     "findutils", "iproute2", "gzip", "tar",
+    # LVM backing store tests (this project's build host has no device-mapper)
+    "lvm2", "e2fsprogs",
 ]
 
 # images: Debian release x Debian architecture, built once and shared by rows

@@ -232,3 +232,96 @@ def test_seccomp_denies_and_allows(host, vm, busybox_ct):
     allowed = need(host.run(f"{run} {opt} -- /bin/uname -m"), "lxc-execute")
     assert allowed.rc == 0 and allowed.stdout.strip() == vm["uname_m"], \
         (allowed.stdout, allowed.stderr)
+
+
+# ------------------------------------------------------------------ networking the host lacks
+
+def _links(host) -> set:
+    return set(host.check_output("ls /sys/class/net").split())
+
+
+def test_net_vlan_ipvlan_macvlan_phys(host, busybox_ct):
+    """Interface types whose modules this project's build host lacks (8021q, ipvlan,
+    dummy): configured inside, and everything given back or removed on exit."""
+    path, name = busybox_ct
+    for mod in ("dummy", "8021q", "ipvlan", "macvlan"):
+        if host.run(f"modprobe {mod}").rc != 0:
+            pytest.skip(f"the guest kernel has no {mod} module")
+    ip = "ip"
+    for d in ("lxczd0", "lxczd1", "lxczd2"):
+        res = host.run(f"{ip} link add {d} type dummy && {ip} link set {d} up")
+        assert res.rc == 0, res.stderr
+    try:
+        before = _links(host)
+        keys = {
+            "lxc.net.0.type": "vlan", "lxc.net.0.link": "lxczd0", "lxc.net.0.vlan.id": "42",
+            "lxc.net.0.name": "v42", "lxc.net.0.flags": "up",
+            "lxc.net.0.ipv4.address": "10.42.0.2/24",
+            "lxc.net.1.type": "phys", "lxc.net.1.link": "lxczd1", "lxc.net.1.name": "ph0",
+            "lxc.net.1.flags": "up", "lxc.net.1.ipv4.address": "10.43.0.2/24",
+            # a device carries macvlans or ipvlans, not both
+            "lxc.net.2.type": "ipvlan", "lxc.net.2.link": "lxczd2", "lxc.net.2.name": "ipv0",
+            "lxc.net.2.ipvlan.mode": "l2", "lxc.net.2.flags": "up",
+            "lxc.net.2.ipv4.address": "10.44.0.2/24",
+            "lxc.net.3.type": "macvlan", "lxc.net.3.link": "lxczd0", "lxc.net.3.name": "mv0",
+            "lxc.net.3.macvlan.mode": "bridge", "lxc.net.3.flags": "up",
+            "lxc.net.3.ipv4.address": "10.45.0.2/24",
+        }
+        opts = " ".join(f"-s {k}={v}" for k, v in keys.items())
+        res = need(host.run(f"lxc-execute -P {path} -n {name} {opts} -- /bin/ip -o addr"),
+                   "lxc-execute")
+        assert res.rc == 0, res.stderr
+        for dev, addr in (("v42", "10.42.0.2/24"), ("ph0", "10.43.0.2/24"),
+                          ("ipv0", "10.44.0.2/24"), ("mv0", "10.45.0.2/24")):
+            assert any(dev in ln and addr in ln for ln in res.stdout.splitlines()), \
+                (dev, res.stdout)
+        # the phys NIC is back under its own name, nothing made for the container is left
+        assert _links(host) == before
+    finally:
+        for d in ("lxczd0", "lxczd1", "lxczd2"):
+            host.run(f"{ip} link del {d}")
+
+
+# ------------------------------------------------------------------ LVM, for real
+
+def test_lvm_backing_store(host, lxcpath):
+    """-B lvm on a volume group made here on a loop device: create, run, snapshot copy,
+    destroy; no logical volume, mount or loop device is left."""
+    if host.run("command -v lvcreate").rc != 0:
+        pytest.skip("lvm2 is not in this guest image")
+    for mod in ("loop", "dm_mod", "dm_snapshot"):
+        if host.run(f"modprobe {mod}").rc != 0:
+            pytest.skip(f"the guest kernel has no {mod} module")
+    img, vg = "/var/tmp/lxczpv.img", "lxczvg"
+    mounts_before = host.check_output("cut -d' ' -f2 /proc/self/mounts | sort")
+    dev = host.check_output(f"truncate -s 400M {img} && losetup -f --show {img}")
+    try:
+        for cmd in (f"pvcreate -q {dev}", f"vgcreate -q {vg} {dev}"):
+            res = host.run(cmd)
+            assert res.rc == 0, (cmd, res.stderr)
+        res = need(host.run(f"lxc-create -P {lxcpath} -n lv1 -t busybox -B lvm "
+                            f"--vgname {vg} --fssize 64M"), "lxc-create")
+        assert res.rc == 0, res.stderr
+        assert "lv1" in host.check_output(f"lvs --noheadings -o lv_name {vg}").split()
+        assert f"lvm:/dev/{vg}/lv1" in host.check_output(f"cat {lxcpath}/lv1/config")
+        res = host.run(f"lxc-execute -P {lxcpath} -n lv1 -- /bin/sh -c "
+                       "'echo from-lvm > /root/mark; cat /proc/self/mounts'")
+        assert res.rc == 0, res.stderr
+        assert f"/dev/mapper/{vg}-lv1 / " in res.stdout, res.stdout
+        res = need(host.run(f"lxc-copy -P {lxcpath} -n lv1 -N lv2 -s"), "lxc-copy")
+        assert res.rc == 0, res.stderr
+        lvs = host.check_output(f"lvs --noheadings -o lv_name,origin {vg}")
+        assert any(ln.split() == ["lv2", "lv1"] for ln in lvs.splitlines()), lvs
+        res = host.run(f"lxc-execute -P {lxcpath} -n lv2 -- /bin/cat /root/mark")
+        assert res.rc == 0 and res.stdout.strip() == "from-lvm", (res.stdout, res.stderr)
+        for name in ("lv2", "lv1"):
+            res = host.run(f"lxc-destroy -P {lxcpath} -n {name}")
+            assert res.rc == 0, res.stderr
+        assert host.check_output(f"lvs --noheadings -o lv_name {vg}").strip() == ""
+        assert host.check_output("cut -d' ' -f2 /proc/self/mounts | sort") == mounts_before
+    finally:
+        host.run(f"vgremove -q -f {vg}")
+        host.run(f"pvremove -q {dev}")
+        host.run(f"losetup -d {dev}")
+        host.run(f"rm -f {img}")
+    assert dev not in host.check_output("losetup -a || true")

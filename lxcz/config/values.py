@@ -326,7 +326,7 @@ NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 def capabilities(value: str) -> str:
     words = value.split()
     for w in words:
-        if not _re().fullmatch(r"[A-Za-z_0-9]+", w):
+        if not all(c.isascii() and (c.isalnum() or c == "_") for c in w):
             raise ValueError(f"invalid capability \"{w}\"")
     return " ".join(words)
 

@@ -8,8 +8,8 @@ container's monitor goes through lxcz.runtime.client.
 from __future__ import annotations
 
 import select
-import signal
 import time
+from _signal import SIGPWR as _SIGPWR  # the signal module would import enum
 
 from lxcz.errors import LxczError
 from lxcz.runtime import client
@@ -281,4 +281,4 @@ def console_getfd(c: Any, ttynum: int = -1) -> int:
     return console_client.console_getfd(c, ttynum)
 
 
-HALT_DEFAULT = signal.SIGPWR
+HALT_DEFAULT = _SIGPWR

@@ -900,7 +900,7 @@ class Monitor:
             from lxcz.sys import arch, seccomp
 
             arch.syscall_number("seccomp")
-            seccomp._lib()  # loads libc (and ctypes.util) before the pivot
+            seccomp._lib()  # loads libc before the pivot
         if s.aa_label:
             from lxcz.security import apparmor  # noqa: F401
         if s.keyring or s.personality or s.sysctls:
