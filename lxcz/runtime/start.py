@@ -1768,15 +1768,10 @@ class Child:
         if not msg or not msg.get("go"):
             os._exit(1)
         try:
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            calls.become_userns_root()
         except OSError as err:
             raise LxczError("cannot become root in the user namespace: "
                             f"{os.strerror(err.errno or 0)}") from None
-        try:
-            os.setgroups([])
-        except OSError:
-            pass  # denied with a map written without newgidmap: no groups to drop then
         calls.set_dumpable(True)  # the id change cleared it; see set_dumpable(False) below
 
     def fork_init(self) -> None:

@@ -137,19 +137,9 @@ def _child(fn: Callable[..., Any], args: Sequence[Any], mounts: bool, ready_w: i
             calls.unshare(calls.CLONE_NEWUSER | (calls.CLONE_NEWNS if mounts else 0))
         except OSError as e:
             raise LxczError(f"cannot create a user namespace: {e.strerror or e}") from None
-        os.write(ready_w, b"1")
-        os.close(ready_w)
-        ok = os.read(go_r, 1)
-        os.close(go_r)
-        if ok != b"1":
-            os._exit(1)
+        calls.wait_for_maps(ready_w, go_r)
         try:
-            os.setgroups([])
-        except OSError:
-            pass  # EPERM where setgroups is denied: there are no extra groups then
-        try:
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            calls.become_userns_root()
         except OSError as e:
             raise LxczError("cannot become root in the user namespace: "
                             f"{e.strerror}") from None

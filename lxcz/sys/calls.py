@@ -189,6 +189,28 @@ def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+def wait_for_maps(ready_w: int, go_r: int) -> None:
+    """In a child that has just unshared its user namespace: tell the parent (ready_w)
+    and wait until it has written the id maps (b"1" on go_r); _exit(1) when it has not."""
+    os.write(ready_w, b"1")
+    os.close(ready_w)
+    ok = os.read(go_r, 1)
+    os.close(go_r)
+    if ok != b"1":
+        os._exit(1)
+
+
+def become_userns_root() -> None:
+    """uid and gid 0 of the (mapped) user namespace we are in, no supplementary groups
+    where the kernel allows dropping them. OSError when the ids are not mapped."""
+    try:
+        os.setgroups([])
+    except OSError:
+        pass  # EPERM where setgroups is denied: there are no extra groups then
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
 def personality(persona: int) -> int:
     fn = libc().personality
     fn.argtypes = [ctypes.c_ulong]

@@ -162,12 +162,7 @@ def _child(args: Args, flags: int, uid: Optional[int], ready_w: int, go_r: int) 
     status = 1
     try:
         calls.unshare(flags)
-        os.write(ready_w, b"1")
-        os.close(ready_w)
-        ok = os.read(go_r, 1)
-        os.close(go_r)
-        if ok != b"1":
-            os._exit(1)
+        calls.wait_for_maps(ready_w, go_r)
         if flags & calls.CLONE_NEWPID:
             pid = os.fork()
             if pid == 0:

@@ -57,18 +57,8 @@ def _child(argv: List[str], ready_w: int, go_r: int) -> None:
 
     try:
         calls.unshare(calls.CLONE_NEWUSER | calls.CLONE_NEWNS)
-        os.write(ready_w, b"1")
-        os.close(ready_w)
-        ok = os.read(go_r, 1)
-        os.close(go_r)
-        if ok != b"1":
-            os._exit(1)
-        try:
-            os.setgroups([])
-        except OSError:
-            pass  # EPERM when setgroups is denied: there are no extra groups then
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+        calls.wait_for_maps(ready_w, go_r)
+        calls.become_userns_root()
         try:
             calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC)
         except OSError:

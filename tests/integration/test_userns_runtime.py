@@ -13,7 +13,7 @@ import os
 import subprocess
 
 import pytest
-from test_isolation_userns import lxcz, unpriv_user, workdir  # noqa: F401 - fixtures
+from test_isolation_userns import lxcz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -70,7 +70,7 @@ def _cgroups_now(name):
     return found
 
 
-def _host_file(workdir):  # noqa: F811
+def _host_file(workdir):
     src = os.path.join(workdir, "host-file")
     with open(src, "w") as f:
         f.write("host data\n")
@@ -82,7 +82,7 @@ INSIDE = ("id -u; cat /proc/self/uid_map; echo $$; touch /tmp/made; stat -c %u /
           "if echo pwned >> /mnt/hostfile; then echo WROTE; else echo DENIED; fi")
 
 
-def test_execute_start_attach_as_root(workdir):  # noqa: F811
+def test_execute_start_attach_as_root(workdir):
     lxcpath = os.path.join(workdir, "lxc")
     src = _host_file(workdir)
     make_container(lxcpath, "ur1", 100000,
@@ -126,7 +126,7 @@ def test_execute_start_attach_as_root(workdir):  # noqa: F811
     ("lxc.idmap = u 1 100000 100\nlxc.idmap = g 0 100000 65536\n",
      "no uid map for root"),
 ])
-def test_bad_maps_as_root(workdir, maps, cause):  # noqa: F811
+def test_bad_maps_as_root(workdir, maps, cause):
     lxcpath = os.path.join(workdir, "lxc")
     conf = make_container(lxcpath, "ub1", 100000)
     text = "\n".join(ln for ln in open(conf).read().split("\n")
@@ -144,7 +144,7 @@ def test_bad_maps_as_root(workdir, maps, cause):  # noqa: F811
     assert lxcz("lxc-info", "-P", lxcpath, "-n", "ub1", "-sH").stdout.strip() == "STOPPED"
 
 
-def test_unprivileged_user_runs_a_container(unpriv_user, workdir):  # noqa: F811
+def test_unprivileged_user_runs_a_container(unpriv_user, workdir):
     name = unpriv_user.name
     import pwd
 
@@ -196,7 +196,7 @@ def test_unprivileged_user_runs_a_container(unpriv_user, workdir):  # noqa: F811
                 user=name).stdout.strip() == "STOPPED"
 
 
-def test_unprivileged_without_idmap_is_refused(unpriv_user, workdir):  # noqa: F811
+def test_unprivileged_without_idmap_is_refused(unpriv_user, workdir):
     import pwd
 
     gid = pwd.getpwnam(unpriv_user.name).pw_gid
@@ -215,7 +215,7 @@ def test_unprivileged_without_idmap_is_refused(unpriv_user, workdir):  # noqa: F
 
 
 @pytest.fixture
-def usernet(workdir):  # noqa: F811
+def usernet(workdir):
     """A bridge made here and ``lxcz usernet serve`` on a temporary socket with its own
     lxc-usernet and nics files (never /etc/lxc or /run/lxc); all removed afterwards."""
     import random
@@ -262,7 +262,7 @@ def _links():
     return sorted(ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines())
 
 
-def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):  # noqa: F811
+def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):
     import pwd
     import time
 
@@ -324,7 +324,7 @@ def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):  # no
     assert _links() == before
 
 
-def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):  # noqa: F811
+def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):
     import pwd
 
     if not os.path.exists("/usr/share/lxc/config/common.seccomp"):
@@ -358,7 +358,7 @@ def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):  # 
     assert res.returncode == 0, res.stderr
 
 
-def test_unprivileged_create_run_destroy(unpriv_user, workdir):  # noqa: F811
+def test_unprivileged_create_run_destroy(unpriv_user, workdir):
     """The whole life of an unprivileged container, every step as the user."""
     name = unpriv_user.name
     unpriv_user.add_ranges()
