@@ -3,7 +3,7 @@
 Reads the same settings file (``/etc/default/lxc-net``: USE_LXC_BRIDGE, LXC_BRIDGE,
 LXC_BRIDGE_MAC, LXC_ADDR, LXC_NETMASK, LXC_NETWORK, LXC_DHCP_RANGE, LXC_DHCP_MAX,
 LXC_DHCP_CONFILE, LXC_DHCP_PING, LXC_DOMAIN, LXC_USE_NFT) with the same defaults. ``up``
-makes the bridge with its address (pyroute2), turns on IPv4 forwarding, adds the NAT and
+makes the bridge with its address (netlink, lxcz.net.netdev), turns on IPv4 forwarding, adds the NAT and
 accept rules (nftables through ``nft``, or iptables where nft is missing or LXC_USE_NFT is
 false), and starts dnsmasq for DHCP when it is installed. ``down`` removes what ``up``
 made; a bridge that still has ports is left in place, as lxc-net does. Both are
@@ -12,6 +12,7 @@ idempotent. Nothing is created unless asked.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import shlex
@@ -169,22 +170,41 @@ def _write(path: str, value: str) -> None:
 
 
 def _bridge_up(plan: Plan) -> None:
-    from pyroute2 import IPRoute, NetlinkError
+    """The bridge, its MAC and address, up: through lxcz.net.netdev's rtnetlink client
+    (pyroute2's message classes; not all of pyroute2)."""
+    import socket
 
-    with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=plan.bridge)
+    from lxcz.net import netdev as nd
+
+    with nd.Rtnl() as nl:
         try:
-            if not found:
-                ipr.link("add", ifname=plan.bridge, kind="bridge")
-                found = ipr.link_lookup(ifname=plan.bridge)
-            idx = found[0]
+            idx = nl.index(plan.bridge)
+            if idx is None:
+                info = {"attrs": [("IFLA_INFO_KIND", "bridge")]}
+                nl.call(nd.Req(nl.link(attrs=[("IFLA_IFNAME", plan.bridge),
+                                              ("IFLA_LINKINFO", info)]),
+                               nd.RTM_NEWLINK, nd.NLM_F_CREATE | nd.NLM_F_EXCL))
+                idx = nl.index(plan.bridge)
+                if idx is None:
+                    raise LxczError(f"cannot set up bridge {plan.bridge}: it vanished")
+            reqs = []
             if plan.s.get("LXC_BRIDGE_MAC"):
-                ipr.link("set", index=idx, address=plan.s["LXC_BRIDGE_MAC"])
-            have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx)}
+                reqs.append(nd.Req(nl.link(idx, attrs=[("IFLA_ADDRESS",
+                                                        plan.s["LXC_BRIDGE_MAC"])]),
+                                   nd.RTM_NEWLINK))
+            query = nl.m.ifaddrmsg()
+            query["family"] = socket.AF_INET
+            have = {a.get_attr("IFA_ADDRESS") for a in nl.dump(query, nd.RTM_GETADDR)
+                    if a["index"] == idx}
             if str(plan.addr) not in have:
-                ipr.addr("add", index=idx, address=str(plan.addr), prefixlen=plan.prefixlen)
-            ipr.link("set", index=idx, state="up")
-        except NetlinkError as err:
+                iface = ipaddress.ip_interface(f"{plan.addr}/{plan.prefixlen}")
+                reqs.append(nd.Req(nl.addr(idx, iface, None), nd.RTM_NEWADDR,
+                                   nd.NLM_F_CREATE | nd.NLM_F_EXCL))
+            reqs.append(nd.Req(nl.link(idx, up=True), nd.RTM_NEWLINK))
+            for err in nl.batch(reqs):
+                if err is not None:
+                    raise err
+        except nl.m.NetlinkError as err:
             raise LxczError(f"cannot set up bridge {plan.bridge}: "
                             f"{os.strerror(err.code)}") from None
 
@@ -268,8 +288,6 @@ def _dnsmasq_stop(plan: Plan) -> None:
 
 def _down(plan: Plan, force: bool) -> bool:
     """Remove rules, DHCP and the bridge; returns True when the bridge was kept."""
-    from pyroute2 import IPRoute
-
     _dnsmasq_stop(plan)
     _rules(plan, add=False)
     kept = False
@@ -278,10 +296,14 @@ def _down(plan: Plan, force: bool) -> bool:
         if os.path.isdir(brif) and os.listdir(brif):
             kept = True
         else:
-            with IPRoute() as ipr:
-                found = ipr.link_lookup(ifname=plan.bridge)
-                if found:
-                    ipr.link("del", index=found[0])
+            from lxcz.net import netdev as nd
+
+            with nd.Rtnl() as nl:
+                err = nl.batch([nd.Req(nl.link(attrs=[("IFLA_IFNAME", plan.bridge)]),
+                                       nd.RTM_DELLINK)])[0]
+                if err is not None and err.code != errno.ENODEV:
+                    raise LxczError(f"cannot delete bridge {plan.bridge}: "
+                                    f"{os.strerror(err.code)}")
     try:
         os.unlink(plan.marker)
     except FileNotFoundError:

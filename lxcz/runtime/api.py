@@ -161,9 +161,11 @@ class _commanded:  # noqa: N801 - a with-statement helper (contextlib costs ever
 
 
 def cleanup_stale(c: Any) -> None:
-    """Remove the empty cgroups a monitor killed with SIGKILL left behind."""
+    """Undo what a monitor killed with SIGKILL left behind: its network state (phys NICs
+    given back, veths and routes removed) and its empty cgroups."""
     if client.is_running(c):
         return
+    cleanup_stale_network(c.config_path, c.name)
     try:
         from lxcz.cgroups import get_manager
 
@@ -174,6 +176,27 @@ def cleanup_stale(c: Any) -> None:
                 cg.destroy()
     except (ImportError, LxczError, OSError):
         pass
+
+
+def cleanup_stale_network(lxcpath: str, name: str) -> None:
+    """The saved network state of a dead monitor, also under the name older builds used."""
+    import os
+
+    from lxcz.runtime.paths import lxcpath_key
+
+    base = os.path.join("/run/lxcz/net", f"{lxcpath_key(lxcpath)}-{name}")
+    found = [p for p in (base + ".state", base + ".json") if os.path.exists(p)]
+    if not found:
+        return
+    from lxcz.net import netdev
+
+    for path in found:
+        try:
+            netdev.cleanup_stale(path)
+        except (LxczError, OSError) as err:
+            from lxcz.log import log
+
+            log.warning("%s: %s", path, err)
 
 
 def stop(c: Any, timeout: float = -1) -> bool:

@@ -1029,7 +1029,9 @@ class Monitor:
 
         s = self.spec
         saved = netdev.state_path(s.lxcpath, s.name)
-        netdev.cleanup_stale(saved)  # left by a monitor that was killed
+        from lxcz.runtime.api import cleanup_stale_network
+
+        cleanup_stale_network(s.lxcpath, s.name)  # left by a monitor that was killed
         self.net_state = netdev.prepare(s.name, s.networks, pid)
         if any(m.kind == "phys" for m in self.net_state.made):
             # keep the namespace alive past the init, to give phys NICs back by name
