@@ -261,7 +261,8 @@ def test_net_vlan_ipvlan_macvlan_phys(host, busybox_ct):
             "lxc.net.1.flags": "up", "lxc.net.1.ipv4.address": "10.43.0.2/24",
             # a device carries macvlans or ipvlans, not both
             "lxc.net.2.type": "ipvlan", "lxc.net.2.link": "lxczd2", "lxc.net.2.name": "ipv0",
-            "lxc.net.2.ipvlan.mode": "l2", "lxc.net.2.flags": "up",
+            "lxc.net.2.ipvlan.mode": "l2", "lxc.net.2.ipvlan.isolation": "private",
+            "lxc.net.2.flags": "up",
             "lxc.net.2.ipv4.address": "10.44.0.2/24",
             "lxc.net.3.type": "macvlan", "lxc.net.3.link": "lxczd0", "lxc.net.3.name": "mv0",
             "lxc.net.3.macvlan.mode": "bridge", "lxc.net.3.flags": "up",
@@ -276,6 +277,21 @@ def test_net_vlan_ipvlan_macvlan_phys(host, busybox_ct):
             assert any(dev in ln and addr in ln for ln in res.stdout.splitlines()), \
                 (dev, res.stdout)
         # the phys NIC is back under its own name, nothing made for the container is left
+        assert _links(host) == before
+        # the ipvlan's mode and isolation, seen with the guest's own ip in the container's
+        # network namespace while it runs
+        script = (f"(lxc-execute -P {path} -n {name} {opts} -- /bin/sleep 60 "
+                  ">/dev/null 2>&1 &); for i in $(seq 60); do "
+                  f"pid=$(lxc-info -P {path} -n {name} -p -H 2>/dev/null); "
+                  '[ -n "$pid" ] && break; sleep 0.5; done; '
+                  "nsenter -t $pid -n ip -d link show ipv0; "
+                  f"lxc-stop -P {path} -n {name} -k >/dev/null")
+        res = host.run(script)
+        assert re.search(r"ipvlan\s+mode l2 private", res.stdout), (res.stdout, res.stderr)
+        for _ in range(20):
+            if _links(host) == before:
+                break
+            host.run("sleep 0.5")
         assert _links(host) == before
     finally:
         for d in ("lxczd0", "lxczd1", "lxczd2"):

@@ -689,9 +689,10 @@ def _make_lower(nl: Rtnl, net: Dict[str, Any], made: Made, link_idx: Optional[in
         data.append(("IFLA_MACVLAN_MODE", MACVLAN_MODES[net.get("macvlan.mode") or "private"]))
     elif kind == "ipvlan":
         data.append(("IFLA_IPVLAN_MODE", IPVLAN_MODES[net.get("ipvlan.mode") or "l3"]))
-        if _knows(nl, "ipvlan", "IFLA_IPVLAN_FLAGS"):
-            data.append(("IFLA_IPVLAN_FLAGS",
-                         IPVLAN_ISOLATION[net.get("ipvlan.isolation") or "bridge"]))
+        if not _knows(nl, "ipvlan", "IFLA_IPVLAN_FLAGS"):
+            _teach_ipvlan_flags(nl)
+        data.append(("IFLA_IPVLAN_FLAGS",
+                     IPVLAN_ISOLATION[net.get("ipvlan.isolation") or "bridge"]))
     else:
         data.append(("IFLA_VLAN_ID", int(net["vlan.id"])))
     made.peer_tmp = "mv" + _random_suffix(10)
@@ -707,6 +708,22 @@ def _knows(nl: Rtnl, kind: str, nla: str) -> bool:
     """Does this pyroute2 know attribute nla of link kind (older ones lack some)?"""
     cls = nl.m.ifinfmsg.ifinfo.data_map.get(kind)
     return cls is not None and any(n[0] == nla or n[1:2] == (nla,) for n in cls.nla_map)
+
+
+def _teach_ipvlan_flags(nl: Rtnl) -> None:
+    """pyroute2 releases up to at least 0.9.7 know IFLA_IPVLAN_MODE but not the kernel's
+    IFLA_IPVLAN_FLAGS (ipvlan.isolation, Linux 4.15+): give its ipvlan data the same
+    attribute table plus that one (uint16, attribute 2 as in linux/if_link.h)."""
+    from pyroute2.netlink import nla
+
+    data_map = nl.m.ifinfmsg.ifinfo.data_map
+
+    class ipvlan_data(nla):  # noqa: N801 - pyroute2's naming
+        prefix = "IFLA_"
+        nla_map = (("IFLA_IPVLAN_UNSPEC", "none"), ("IFLA_IPVLAN_MODE", "uint16"),
+                   ("IFLA_IPVLAN_FLAGS", "uint16"))
+
+    data_map["ipvlan"] = ipvlan_data
 
 
 def _is_ovs_bridge(link: str) -> bool:
