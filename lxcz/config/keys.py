@@ -87,7 +87,7 @@ ROWS: List[Key] = [
     Key("lxc.autodev", _b, _pb, applied=True, doc="mount a tmpfs on /dev and fill it with the minimal "
         "device nodes", example="1"),
     Key("lxc.autodev.tmpfs.size", _u, _pi, doc="size of the /dev tmpfs in MB (default 500000 kB)",
-        example="1"),
+        example="1", applied=True),
     Key("lxc.cap.drop", V.capabilities, kind=WORDS, applied=True, doc="capabilities to drop (names without "
         "CAP_)", example="sys_module mac_admin"),
     Key("lxc.cap.keep", V.cap_keep, kind=WORDS, applied=True, doc="capabilities to keep, all others are "
@@ -122,7 +122,7 @@ ROWS: List[Key] = [
     Key("lxc.console.size", V.byte_size, V.parse_byte_size, doc="console log file size "
         "limit", example="1MB"),
     Key("lxc.sched.core", _b, _pb, doc="put the container in its own core-scheduling "
-        "domain", example="1"),
+        "domain", example="1", applied=True),
     Key("lxc.environment", V.environment, kind=LIST, applied=True, doc="environment variable NAME=VALUE "
         "for the container's init (a bare NAME takes the host's value)",
         example="FOO=bar"),
@@ -161,7 +161,7 @@ ROWS: List[Key] = [
     Key("lxc.log.syslog", V.one_of(*V.SYSLOG_FACILITIES), legacy=("lxc.syslog",),
         doc="send the log to syslog with this facility", example="daemon"),
     Key("lxc.monitor.unshare", _b, _pb, doc="monitor unshares its mount namespace",
-        example="1"),
+        example="1", applied=True),
     Key("lxc.monitor.signal.pdeath", V.signal, _pi, applied=True, doc="signal sent to the container when "
         "the monitor dies", example="SIGKILL"),
     Key("lxc.mount.auto", V.mount_auto, kind=WORDS, sep=" ", view=V.mount_auto_effective, applied=True, doc="file systems mounted "
@@ -178,9 +178,9 @@ ROWS: List[Key] = [
         "namespace with a container or a PID, lxc.namespace.share.<ns> = NAME|PID",
         example="1", sub_example="net"),
     Key("lxc.time.offset.boot", V.time_offset, V.parse_time_offset, doc="boot clock "
-        "offset in the time namespace (NUMBER h|m|s|ms|us|ns)", example="10 s"),
+        "offset in the time namespace (NUMBER h|m|s|ms|us|ns)", example="10 s", applied=True),
     Key("lxc.time.offset.monotonic", V.time_offset, V.parse_time_offset, doc="monotonic "
-        "clock offset in the time namespace", example="-5 ms"),
+        "clock offset in the time namespace", example="-5 ms", applied=True),
     Key("lxc.net", kind=FAMILY, applied=True, doc="empty value removes every network "
         "interface"),
     Key("lxc.no_new_privs", _b, _pb, applied=True, doc="set PR_SET_NO_NEW_PRIVS for the container",
@@ -208,9 +208,9 @@ ROWS: List[Key] = [
     Key("lxc.seccomp.profile", V.no_newline, applied=True, legacy=("lxc.seccomp",), doc="seccomp policy "
         "file", example="/usr/share/lxc/config/common.seccomp"),
     Key("lxc.selinux.context", V.no_newline, legacy=("lxc.se_context",), doc="SELinux "
-        "context the container runs in", example="system_u:system_r:lxc_t:s0:c22"),
+        "context the container runs in", example="system_u:system_r:lxc_t:s0:c22", applied=True),
     Key("lxc.selinux.context.keyring", V.no_newline, doc="SELinux context of the session "
-        "keyring", example="system_u:system_r:lxc_t:s0:c22"),
+        "keyring", example="system_u:system_r:lxc_t:s0:c22", applied=True),
     Key("lxc.signal.halt", V.signal, _pi, legacy=("lxc.haltsignal",), applied=True, doc="signal that "
         "shuts the container down (default SIGPWR)", example="SIGRTMIN+3"),
     Key("lxc.signal.reboot", V.signal, _pi, legacy=("lxc.rebootsignal",), applied=True, doc="signal that "

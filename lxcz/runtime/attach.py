@@ -49,10 +49,10 @@ LXC_ATTACH_CLEAR_ENV = 1
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # setns order: the user namespace first (it grants the rights for the others)
-NS_ORDER = ("user", "mnt", "uts", "ipc", "net", "cgroup")
-ALL_NS = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup")
+NS_ORDER = ("user", "mnt", "uts", "ipc", "net", "cgroup", "time")
+ALL_NS = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time")
 NS_LXC_NAMES = {"MOUNT": "mnt", "PID": "pid", "UTSNAME": "uts", "IPC": "ipc",
-                "USER": "user", "NETWORK": "net", "CGROUP": "cgroup",
+                "USER": "user", "NETWORK": "net", "CGROUP": "cgroup", "TIME": "time",
                 "MNT": "mnt", "UTS": "uts", "NET": "net"}
 
 _ERR_SETUP = b"S"

@@ -21,12 +21,13 @@ LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
 
 
-def autodev(rootfd: int) -> None:
-    """Mount a tmpfs on /dev and fill it (nodes by mknod, else bind from the host)."""
+def autodev(rootfd: int, size: int = 0) -> None:
+    """Mount a tmpfs on /dev (lxc.autodev.tmpfs.size bytes, LXC's 500000 by default) and
+    fill it (nodes by mknod, else bind from the host)."""
     fd = resolve(rootfd, "dev", "dir", what="/dev")
     try:
         calls.mount("none", fd_path(fd), "tmpfs", calls.MS_NOSUID | calls.MS_NOEXEC,
-                    "size=500000,mode=755")
+                    f"size={size or 500000},mode=755")
     except OSError as err:
         raise LxczError(f"failed to mount tmpfs on /dev: {err.strerror}") from None
     finally:

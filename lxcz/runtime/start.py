@@ -45,7 +45,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
-NS_ORDER = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup")
+NS_ORDER = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time")
 DEFAULT_NS = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
 
 
@@ -115,6 +115,13 @@ class Spec:
         self.keyring: bool = o.pop("keyring", True)  # lxc.keyring.session
         self.personality: str = o.pop("personality", "")
         self.idmap: List[Any] = o.pop("idmap") if "idmap" in o else []  # lxcz.security.idmap
+        self.se_label: Optional[str] = o.pop("se_label", None)  # lxc.selinux.context
+        self.se_keyring: Optional[str] = o.pop("se_keyring", None)
+        self.sched_core: bool = o.pop("sched_core", False)
+        self.monitor_unshare: bool = o.pop("monitor_unshare", False)
+        self.autodev_size: int = o.pop("autodev_size", 0)  # bytes; 0: LXC's 500000
+        self.time_offsets: Dict[str, int] = o.pop("time_offsets") if "time_offsets" in o \
+            else {}  # "monotonic"/"boottime" -> nanoseconds
         if o:
             raise TypeError(f"Spec() got unexpected arguments: {', '.join(sorted(o))}")
 
@@ -225,6 +232,13 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
         spec.rootfs_flags = flags
     spec.hostname = str(cfg.get("lxc.uts.name") or "")
     spec.autodev = bool(_int(cfg.get("lxc.autodev"), 1))
+    spec.autodev_size = _int(cfg.get("lxc.autodev.tmpfs.size"), 0)
+    spec.monitor_unshare = bool(_int(cfg.get("lxc.monitor.unshare"), 0))
+    for key, clock in (("lxc.time.offset.monotonic", "monotonic"),
+                       ("lxc.time.offset.boot", "boottime")):
+        off = cfg.get(key)
+        if off:
+            spec.time_offsets[clock] = int(off)
     spec.mount_auto = _words(cfg.get_list("lxc.mount.auto"))
     spec.mount_entries = [str(x) for x in cfg.get_list("lxc.mount.entry")]
     spec.fstab = str(cfg.get("lxc.mount.fstab") or "")
@@ -255,6 +269,11 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     spec.stop_signal = _signum(cfg.get("lxc.signal.stop"), signal.SIGKILL)
     spec.pdeath_signal = _signum(cfg.get("lxc.monitor.signal.pdeath"), signal.SIGKILL)
     spec.clone = namespaces(cfg, options)
+    if spec.time_offsets:
+        if not os.path.exists("/proc/self/ns/time"):
+            raise LxczError("lxc.time.offset.* needs time namespaces (Linux 5.6 or newer)")
+        if "time" not in spec.clone:
+            spec.clone = [n for n in NS_ORDER if n in spec.clone or n == "time"]
     user_namespace(spec, cfg)
     security(spec, cfg)
     spec.networks = list(cfg.networks())
@@ -322,6 +341,14 @@ def security(spec: Spec, cfg: Any) -> None:
     if aa is not None or apparmor.enabled():
         spec.aa_label = apparmor.prepare(None if aa is None else str(aa), aa_incomplete)
     spec.no_new_privs = bool(_int(cfg.get("lxc.no_new_privs"), 0))
+    se = cfg.get("lxc.selinux.context")
+    se_key = cfg.get("lxc.selinux.context.keyring")
+    if se or se_key:
+        from lxcz.security import selinux
+
+        spec.se_label = selinux.prepare(str(se) if se else None)
+        spec.se_keyring = selinux.prepare(str(se_key)) if se_key else spec.se_label
+    spec.sched_core = bool(_int(cfg.get("lxc.sched.core"), 0))
     from lxcz.security import limits
 
     spec.prlimits = dict(cfg.prefixed("lxc.prlimit."))
@@ -763,6 +790,15 @@ class Monitor:
         s = self.spec
         self.set_state("STARTING")
         prime_cgroup_attach()
+        if s.monitor_unshare:
+            # lxc.monitor.unshare: the monitor (and so the hooks and the container) gets a
+            # mount namespace of its own before anything runs, its mounts slaves of the host
+            try:
+                calls.unshare(calls.CLONE_NEWNS)
+                calls.mount(None, "/", None, calls.MS_SLAVE | calls.MS_REC, None)
+            except OSError as err:
+                raise LxczError("lxc.monitor.unshare: cannot unshare the mount namespace: "
+                                f"{os.strerror(err.errno or 0)}") from None
         self.setup_cgroups()
         self.run_hooks("pre-start")
         self.setup_terminals()
@@ -903,6 +939,8 @@ class Monitor:
             seccomp._lib()  # loads libc before the pivot
         if s.aa_label:
             from lxcz.security import apparmor  # noqa: F401
+        if s.se_label or s.se_keyring:
+            from lxcz.security import selinux  # noqa: F401
         if s.keyring or s.personality or s.sysctls:
             from lxcz.security import limits  # noqa: F401
             from lxcz.sys import arch, keyring  # noqa: F401
@@ -927,18 +965,22 @@ class Monitor:
         # with a user namespace the child makes the PID namespace itself (it must belong
         # to the new user namespace) and forks init into it
         newpid = "pid" in s.clone and "pid" not in s.share and not userns
-        oldns = -1
+        # a time namespace, too, is entered by the children of whoever unshares it
+        newtime = "time" in s.clone and "time" not in s.share and not userns
+        oldns = oldtime = -1
         _prime_join()
         if newpid:
             oldns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             calls.unshare(calls.CLONE_NEWPID)
         try:
+            if newtime:
+                oldtime = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
+                calls.unshare(calls.CLONE_NEWTIME)
+                calls.set_timens_offsets(s.time_offsets)
             pid = os.fork()
-        except OSError:
-            if newpid:
-                calls.setns(oldns, calls.CLONE_NEWPID)
-                os.close(oldns)
-            raise
+        except OSError as err:
+            self._restore_ns(oldns, oldtime)
+            raise LxczError(f"cannot create the container's init: {err.strerror}") from None
         if pid == 0:
             parent.close()
             code = 1
@@ -948,9 +990,7 @@ class Monitor:
                 _send(child, {"error": _message(err)})
             finally:
                 os._exit(code)
-        if newpid:
-            calls.setns(oldns, calls.CLONE_NEWPID)
-            os.close(oldns)
+        self._restore_ns(oldns, oldtime)
         child.close()
         self.init_pid = pid
         self.sync = parent
@@ -1011,6 +1051,14 @@ class Monitor:
             t.close_slave()
         if self.console is not None:
             self.console.close_slave()
+
+    @staticmethod
+    def _restore_ns(oldpid: int, oldtime: int) -> None:
+        """Our next children in our own PID and time namespaces again."""
+        for fd, kind in ((oldpid, calls.CLONE_NEWPID), (oldtime, calls.CLONE_NEWTIME)):
+            if fd >= 0:
+                calls.setns(fd, kind)
+                os.close(fd)
 
     def apply_limits(self, pid: int) -> None:
         s = self.spec
@@ -1670,10 +1718,12 @@ class Child:
             self.enter_userns()
         flags = 0
         for ns in s.clone:
-            if ns not in ("pid", "user") and ns not in s.share:
+            if ns not in ("pid", "user", "time") and ns not in s.share:
                 flags |= calls.NAMESPACES[ns]
-        if userns and "pid" in s.clone and "pid" not in s.share:
-            flags |= calls.CLONE_NEWPID
+        if userns:  # PID and time namespaces owned by the user namespace: made here
+            for ns in ("pid", "time"):
+                if ns in s.clone and ns not in s.share:
+                    flags |= calls.NAMESPACES[ns]
         for ns, path in s.share.items():
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -1689,7 +1739,9 @@ class Child:
             except OSError as err:
                 raise LxczError(f"cannot create namespaces: {os.strerror(err.errno or 0)}"
                                 ) from None
-        if flags & calls.CLONE_NEWPID:
+        if flags & calls.CLONE_NEWTIME:
+            calls.set_timens_offsets(s.time_offsets)
+        if flags & (calls.CLONE_NEWPID | calls.CLONE_NEWTIME):
             self.fork_init()
         if s.networks:
             _send(self.sync, {"unshared": True})
@@ -1729,6 +1781,10 @@ class Child:
             from lxcz.security import limits
 
             if s.keyring:
+                if s.se_keyring:
+                    from lxcz.security import selinux
+
+                    selinux.apply_keyring(s.se_keyring)
                 limits.join_session_keyring()
             if s.personality:
                 limits.apply_personality(s.personality)
@@ -1817,7 +1873,7 @@ class Child:
                 rootfs.mount_entry(line, rootfd, s.rootfs, s.rootfs_mount)
             self.hook("mount")
             if s.autodev:
-                dev.autodev(rootfd)
+                dev.autodev(rootfd, s.autodev_size)
             if s.autodev or s.pty_max or s.tty_max or self.monitor.console is not None:
                 dev.devpts(rootfd, s.pty_max)
             con = self.monitor.console
@@ -1873,6 +1929,21 @@ class Child:
             from lxcz.security import apparmor
 
             apparmor.apply_at_exec(s.aa_label)
+        if s.se_label:
+            from lxcz.security import selinux
+
+            selinux.apply_at_exec(s.se_label)
+        if s.sched_core:
+            try:
+                # a new core-scheduling cookie for init's thread group; what it forks
+                # (and lxc-attach, sharing it) keeps the same cookie
+                calls.prctl(calls.PR_SCHED_CORE, calls.PR_SCHED_CORE_CREATE, 0,
+                            calls.PIDTYPE_TGID, 0)
+            except OSError as err:
+                why = "the kernel does not support core scheduling" \
+                    if err.errno == errno.EINVAL else os.strerror(err.errno or 0)
+                raise LxczError(f"lxc.sched.core: cannot create a core scheduling domain: "
+                                f"{why}") from None
         if s.no_new_privs:
             from lxcz.sys import seccomp
 

@@ -8,8 +8,8 @@ Public API:
 - ``prepare(context) -> str | None``: in the parent. Returns the context to apply at exec,
   or None. Where SELinux is enabled the context is checked with the kernel (written to
   ``/sys/fs/selinux/context``, what libselinux's security_check_context does): an invalid
-  context is an ``LxczError``. Where SELinux is not enabled a context is ignored with a
-  warning — what LXC 5 does (its no-op LSM driver takes over), and there is no
+  context is an ``LxczError``. Where SELinux is not enabled a context is ignored (said at
+  INFO level) — what LXC 5 does (its no-op LSM driver takes over), and there is no
   ``allow_incomplete`` key for SELinux to ask for anything else.
 - ``apply_at_exec(context) -> None``: in the child before execve: writes the context to
   ``/proc/thread-self/attr/exec``; the kernel labels the process with it at the next exec.
@@ -60,8 +60,9 @@ def prepare(context: Optional[str], selinuxfs: str = SELINUXFS) -> Optional[str]
     if context is None:
         return None
     if not enabled(selinuxfs):
-        log.warning('SELinux is not enabled on this host: lxc.selinux.context "%s" '
-                    "is ignored", context)
+        # LXC 5's no-op LSM driver takes over, silently
+        log.info('SELinux is not enabled on this host: lxc.selinux.context "%s" '
+                 "is ignored", context)
         return None
     check_context(context, selinuxfs)
     return context
@@ -81,3 +82,19 @@ def apply_at_exec(context: Optional[str]) -> None:
     except OSError as e:
         raise LxczError(f'cannot set SELinux context "{context}" for exec: '
                         f"{e.strerror}") from None
+
+
+def apply_keyring(context: Optional[str]) -> None:
+    """lxc.selinux.context.keyring: the label of the session keyring created next."""
+    if not context:
+        return
+    base = "/proc/thread-self" if os.path.exists("/proc/thread-self") else "/proc/self"
+    try:
+        fd = os.open(f"{base}/attr/keycreate", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, context.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise LxczError(f'cannot label the session keyring "{context}": {e.strerror}'
+                        ) from None

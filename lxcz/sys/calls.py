@@ -12,7 +12,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Dict, Optional
 
 # clone/unshare/setns flags (linux/sched.h)
 CLONE_NEWNS = 0x00020000
@@ -68,6 +68,11 @@ PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_SCHED_CORE = 62  # linux/prctl.h, Linux 5.14
+PR_SCHED_CORE_CREATE = 1
+PR_SCHED_CORE_SHARE_FROM = 3
+PIDTYPE_PID = 0
+PIDTYPE_TGID = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
@@ -198,6 +203,20 @@ def wait_for_maps(ready_w: int, go_r: int) -> None:
     os.close(go_r)
     if ok != b"1":
         os._exit(1)
+
+
+def set_timens_offsets(offsets: Dict[str, int]) -> None:
+    """After unshare(CLONE_NEWTIME), before the first fork: the new time namespace's clock
+    offsets ({"monotonic"|"boottime": nanoseconds}) through /proc/self/timens_offsets."""
+    lines = []
+    for clock, ns in offsets.items():
+        secs, nsecs = divmod(int(ns), 10 ** 9)
+        lines.append(f"{clock} {secs} {nsecs}\n")
+    fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, "".join(lines).encode())
+    finally:
+        os.close(fd)
 
 
 def become_userns_root() -> None:

@@ -389,3 +389,16 @@ def test_unprivileged_create_run_destroy(unpriv_user, workdir):
     res = lxcz("lxc-destroy", "-P", lxcpath, "-n", "life", "-f", user=name)
     assert res.returncode == 0, res.stderr
     assert os.listdir(lxcpath) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/time"), reason="no time namespaces")
+def test_time_namespace_inside_a_user_namespace(workdir):
+    """The time namespace is made by the child inside the user namespace, like the PID one."""
+    lxcpath = os.path.join(workdir, "lxc")
+    make_container(lxcpath, "ut1", 100000, extra="lxc.time.offset.boot = 2h\n")
+    res = lxcz("lxc-execute", "-P", lxcpath, "-n", "ut1", "--", "sh", "-c",
+               "id -u; cat /proc/self/timens_offsets; echo $$")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split("\n")
+    assert lines[0] == "0" and lines[2].split() == ["boottime", "7200", "0"]
+    assert lines[3] == "2"

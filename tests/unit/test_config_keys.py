@@ -114,10 +114,10 @@ def test_security_keys_applied_only_when_the_runtime_applies_them():
     for key in ("lxc.cap.drop", "lxc.cap.keep", "lxc.seccomp.profile", "lxc.apparmor.profile",
                 "lxc.no_new_privs"):
         assert K.lookup(key).applied, key
-    # ... user namespaces too (tests/integration/test_userns_runtime.py); time namespace
-    # offsets not yet: a config asking for them must be refused
+    # ... user namespaces too (tests/integration/test_userns_runtime.py); seccomp notify
+    # not: a config asking for it must be refused
     assert K.lookup("lxc.idmap").applied
-    assert not K.lookup("lxc.time.offset.boot").applied
+    assert not K.lookup("lxc.seccomp.notify.proxy").applied
 
 
 def test_lookup():

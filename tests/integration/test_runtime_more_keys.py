@@ -1,0 +1,114 @@
+"""Keys of man 5 lxc.container.conf applied this round, each against the real kernel and,
+where it shows, next to upstream LXC 5: lxc.time.offset.* (time namespace; lxc-attach
+joins it), lxc.monitor.unshare, lxc.autodev.tmpfs.size, lxc.selinux.context on a host
+without SELinux, lxc.sched.core."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from runtime_fixtures import busybox_box, lxcz, run_with, sh_with
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@pytest.fixture
+def box(tmp_path):
+    with busybox_box(tmp_path, os.path.join(str(tmp_path), "lxc"), "mk") as b:
+        yield b
+
+
+def _host_boot_seconds() -> float:
+    return float(open("/proc/uptime").read().split()[0])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/time"), reason="no time namespaces")
+def test_time_offsets_execute_and_attach(box):
+    keys = "lxc.time.offset.boot = 10h\nlxc.time.offset.monotonic = -1 s\n"
+    res = sh_with(box, keys, "cat /proc/self/timens_offsets; cat /proc/uptime")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split("\n")
+    assert lines[0].split() == ["monotonic", "-1", "0"]
+    assert lines[1].split() == ["boottime", "36000", "0"]
+    assert float(lines[2].split()[0]) - _host_boot_seconds() > 35000
+    # as upstream prints it
+    if os.path.exists("/usr/bin/lxc-execute"):
+        up = subprocess.run(["/usr/bin/lxc-execute", "-n", box["name"] + "u", "-P",
+                             box["lxcpath"], "-f", os.path.join(box["tmp"], "config"), "--",
+                             "cat", "/proc/self/timens_offsets"],
+                            capture_output=True, text=True, timeout=30)
+        if up.returncode == 0:
+            assert up.stdout.split("\n")[:2] == lines[:2]
+    res = run_with(box, keys, "/bin/sh", "-c", "sleep 60", tool="lxc-start")
+    assert res.returncode == 0, res.stderr
+    try:
+        base = ["-n", box["name"], "-P", box["lxcpath"]]
+        res = lxcz("lxc-attach", *base, "--", "cat", "/proc/uptime")
+        assert res.returncode == 0, res.stderr
+        assert float(res.stdout.split()[0]) - _host_boot_seconds() > 35000
+        # -s without TIME: the host's clocks
+        res = lxcz("lxc-attach", *base, "-s", "NETWORK", "--", "cat", "/proc/uptime")
+        assert res.returncode == 0, res.stderr
+        assert abs(float(res.stdout.split()[0]) - _host_boot_seconds()) < 100
+    finally:
+        lxcz("lxc-stop", "-n", box["name"], "-P", box["lxcpath"], "-k")
+
+
+def test_bad_time_offset_is_one_line(box):
+    res = sh_with(box, "lxc.time.offset.boot = 10 parsecs\n", "true")
+    assert res.returncode != 0 and res.stderr.count("\n") == 1
+    assert "invalid time offset" in res.stderr
+
+
+def test_monitor_unshare_keeps_hook_mounts_off_the_host(box):
+    mark = os.path.join(box["tmp"], "hookmnt")
+    os.mkdir(mark)
+    hook = os.path.join(box["tmp"], "hook.sh")
+    with open(hook, "w") as f:
+        f.write(f"#!/bin/sh\nmount -t tmpfs lxczmark {mark}\n")
+    os.chmod(hook, 0o755)
+    try:
+        res = sh_with(box, f"lxc.monitor.unshare = 1\nlxc.hook.pre-start = {hook}\n", "true")
+        assert res.returncode == 0, res.stderr
+        assert not os.path.ismount(mark)  # mounted in the monitor's own namespace only
+        res = sh_with(box, f"lxc.hook.pre-start = {hook}\n", "true")
+        assert res.returncode == 0, res.stderr
+        assert os.path.ismount(mark)  # without the key the hook mounts on the host
+    finally:
+        while os.path.ismount(mark):
+            subprocess.run(["umount", mark])
+
+
+def test_autodev_tmpfs_size(box):
+    res = sh_with(box, "lxc.autodev = 1\nlxc.autodev.tmpfs.size = 2000000\n",
+                  "df -k /dev | tail -1")
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout.split()[1]) == 1956  # 2000000 bytes in 1 KiB blocks, page-rounded
+    res = sh_with(box, "lxc.autodev = 1\n", "df -k /dev | tail -1")
+    assert int(res.stdout.split()[1]) == 492  # LXC's 500000 bytes
+
+
+@pytest.mark.skipif(os.path.exists("/sys/fs/selinux/enforce"), reason="SELinux is enabled")
+def test_selinux_context_ignored_without_selinux(box):
+    res = sh_with(box, "lxc.selinux.context = system_u:system_r:container_t:s0\n"
+                       "lxc.selinux.context.keyring = system_u:system_r:container_t:s0\n",
+                  "echo ran")
+    assert res.returncode == 0 and res.stdout == "ran\n", res.stderr
+    assert res.stderr == ""  # LXC's no-op LSM says nothing either
+
+
+def test_sched_core(box):
+    res = sh_with(box, "lxc.sched.core = 1\n", "echo ran")
+    try:
+        supported = "CONFIG_SCHED_CORE=y" in subprocess.run(
+            ["sh", "-c", "zcat /proc/config.gz 2>/dev/null"], capture_output=True,
+            text=True).stdout
+    except OSError:
+        supported = False
+    if supported:
+        assert res.returncode == 0 and res.stdout == "ran\n", res.stderr
+    else:  # as upstream: the start fails, one line
+        assert res.returncode != 0 and res.stderr.count("\n") == 1
+        assert "the kernel does not support core scheduling" in res.stderr
