@@ -328,18 +328,19 @@ class CgroupManager:
             return ContainerCgroup(self, name, kind, stem)
         return None
 
-    def pivot(self, pid: int) -> None:
+    def pivot(self, pid: int, path: Optional[str] = None) -> None:
         """Move ``pid`` (a monitor about to remove its own cgroup) into ``lxc.pivot``
-        below the base in every hierarchy, as LXC does."""
+        below the base in every hierarchy, as LXC does (``path``:
+        lxc.cgroup.dir.monitor.pivot instead)."""
+        rel = "/".join(self._check_relpath(path.strip("/"))) if path else PIVOT
         for h in self.hierarchies:
-            target = os.path.join(h.base_dir, PIVOT)
+            target = os.path.join(h.base_dir, rel)
             try:
-                try:
-                    self.fs.mkdir(target)
-                    if h.version == 1 and h.has("cpuset"):
-                        self._cpuset_init(h.base_dir, target)
-                except FileExistsError:
-                    pass
+                if not self.fs.isdir(target):
+                    try:
+                        self._mktree(h, rel.split("/"))
+                    except FileExistsError:
+                        pass
                 self.fs.write(os.path.join(target, "cgroup.procs"), str(pid))
             except OSError as err:
                 raise LxczError(f"cannot move {pid} to {target}: {_strerror(err)}") from None
@@ -388,6 +389,32 @@ class ContainerCgroup:
             except OSError as err:
                 raise LxczError(f"cannot attach {pid} to cgroup {self.path(h)}: "
                                 f"{_strerror(err)}") from None
+
+    def child(self, sub: str) -> ContainerCgroup:
+        """A new cgroup ``sub`` below this one in every hierarchy (lxc.cgroup.dir.container
+        .inner: init and attached processes go there, the limits stay on this one)."""
+        parts = self.manager._check_relpath(sub.strip("/"))
+        made: List[str] = []
+        try:
+            for h in self.manager.hierarchies:
+                cur = self.path(h)
+                for i, part in enumerate(parts):
+                    parent, cur = cur, os.path.join(cur, part)
+                    try:
+                        self.fs.mkdir(cur)
+                    except FileExistsError:
+                        if i == len(parts) - 1:
+                            raise
+                        continue
+                    made.append(cur)
+                    if h.version == 1 and h.has("cpuset"):
+                        self.manager._cpuset_init(parent, cur)
+        except OSError as err:
+            self.manager._prune(made)
+            raise LxczError(f"cannot create cgroup {err.filename or sub}: "
+                            f"{_strerror(err)}") from None
+        return ContainerCgroup(self.manager, self.name, self.kind,
+                               self.cgname + "/" + "/".join(parts))
 
     def chown(self, uid: int, gid: int) -> None:
         """Hand the cgroup to the container's root (a user namespace): the directory and

@@ -23,10 +23,29 @@ if TYPE_CHECKING:
 FREEZE_TIMEOUT = 30.0
 
 
+def _from_monitor(container: Any, mgr: Any) -> Optional[ContainerCgroup]:
+    """The payload cgroup as the running container's monitor knows it (whatever
+    lxc.cgroup.dir* put it), or None."""
+    try:
+        from lxcz.runtime import client
+
+        info = client.get_info(container)
+    except (ImportError, LxczError, OSError):
+        return None
+    paths, cgname = info.get("cgroup"), info.get("cgname")
+    if not paths or not cgname:
+        return None
+    cg = ContainerCgroup(mgr, container.name, "payload", str(cgname))
+    cg.paths = {k: v for k, v in paths.items() if k in cg.paths}
+    return cg
+
+
 def running_cgroup(container: Any, pid: Optional[int] = None) -> ContainerCgroup:
     """The container's payload cgroup; LxczError when it is not running."""
     mgr = get_manager()
-    cg = mgr.find(container.name, pid=pid)
+    cg = _from_monitor(container, mgr) if pid is None else None
+    if cg is None:
+        cg = mgr.find(container.name, pid=pid)
     if cg is None or not cg.pids():
         import os
 

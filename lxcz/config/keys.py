@@ -102,15 +102,15 @@ ROWS: List[Key] = [
     Key("lxc.cgroup.dir", V.relative_path, applied=True, doc="cgroup path (relative to the root) for the "
         "container", example="lxc.payload/c1"),
     Key("lxc.cgroup.dir.monitor", V.relative_path, doc="cgroup path of the monitor",
-        example="lxc.monitor/c1"),
+        example="lxc.monitor/c1", applied=True),
     Key("lxc.cgroup.dir.monitor.pivot", V.relative_path, doc="cgroup the monitor moves to "
-        "before it exits", example="lxc.pivot"),
+        "before it exits", example="lxc.pivot", applied=True),
     Key("lxc.cgroup.dir.container", V.relative_path, doc="cgroup path of the container "
-        "payload", example="lxc.payload/c1"),
+        "payload", example="lxc.payload/c1", applied=True),
     Key("lxc.cgroup.dir.container.inner", V.single_dir_name, doc="inner cgroup the payload "
-        "is placed in (delegation)", example="inner"),
+        "is placed in (delegation)", example="inner", applied=True),
     Key("lxc.cgroup.relative", _b, _pb, doc="place the container relative to the caller's "
-        "cgroup", example="1"),
+        "cgroup", example="1", applied=True),
     Key("lxc.console.buffer.size", V.byte_size, V.parse_byte_size, doc="ring buffer size "
         "for the console (auto or bytes, kB, MB, GB; rounded up to a power of 2)", example="auto"),
     Key("lxc.console.logfile", V.no_newline, applied=True, doc="file the console output is logged to",

@@ -635,7 +635,7 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
     spec["cwd"] = cwd
 
     if flags & LXC_ATTACH_MOVE_TO_CGROUP:
-        paths = info.get("cgroup")
+        paths = info.get("cgroup_attach") or info.get("cgroup")  # .container.inner first
         if paths is None:
             from lxcz.runtime import client
 

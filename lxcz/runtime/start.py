@@ -96,6 +96,8 @@ class Spec:
         self.cgroup_v1: Dict[str, str] = o.pop("cgroup_v1") if "cgroup_v1" in o else {}
         self.cgroup_v2: Dict[str, str] = o.pop("cgroup_v2") if "cgroup_v2" in o else {}
         self.cgroup_pattern: Optional[str] = o.pop("cgroup_pattern", None)
+        # lxc.cgroup.dir.{container,monitor,container.inner,monitor.pivot}, .relative
+        self.cgroup_dirs: Dict[str, Any] = o.pop("cgroup_dirs") if "cgroup_dirs" in o else {}
         self.pdeath_signal: int = o.pop("pdeath_signal", signal.SIGKILL)
         self.daemonize: bool = o.pop("daemonize", True)
         self.foreground_console: bool = o.pop("foreground_console", False)
@@ -307,6 +309,7 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     spec.cgroup_v2 = dict(cfg.prefixed("lxc.cgroup2."))
     pattern = cfg.get("lxc.cgroup.dir")
     spec.cgroup_pattern = str(pattern) if pattern else None
+    spec.cgroup_dirs = cgroup_dirs(cfg, spec.cgroup_pattern)
     spec.daemonize = bool(options.get("daemonize", True))
     spec.pidfile = options.get("pidfile") or ""
     spec.foreground_console = not spec.daemonize and not useinit
@@ -373,6 +376,33 @@ def namespaces(cfg: Any, options: Dict[str, Any]) -> List[str]:
     if not os.path.exists("/proc/self/ns/cgroup") and "cgroup" in chosen:
         chosen.remove("cgroup")
     return [n for n in NS_ORDER if n in chosen and n not in keep]
+
+
+def cgroup_dirs(cfg: Any, pattern: Optional[str]) -> Dict[str, Any]:
+    """lxc.cgroup.dir.container/.monitor (set together, instead of lxc.cgroup.dir),
+    .container.inner, .monitor.pivot and lxc.cgroup.relative, checked as LXC 5 does."""
+    d: Dict[str, Any] = {}
+    for key, name in (("lxc.cgroup.dir.container", "container"),
+                      ("lxc.cgroup.dir.monitor", "monitor"),
+                      ("lxc.cgroup.dir.container.inner", "inner"),
+                      ("lxc.cgroup.dir.monitor.pivot", "monitor.pivot")):
+        v = cfg.get(key)
+        if v:
+            d[name] = str(v).strip("/")
+    if d.get("container") or d.get("monitor"):
+        if pattern:
+            raise LxczError("lxc.cgroup.dir cannot be combined with lxc.cgroup.dir.container "
+                            "and lxc.cgroup.dir.monitor")
+        if not (d.get("container") and d.get("monitor")):
+            raise LxczError("lxc.cgroup.dir.container and lxc.cgroup.dir.monitor must be "
+                            "set together")
+        if d["container"] == d["monitor"]:
+            raise LxczError("lxc.cgroup.dir.container and lxc.cgroup.dir.monitor must differ")
+    if d.get("inner") and "/" in d["inner"]:
+        raise LxczError("lxc.cgroup.dir.container.inner must be a single directory name")
+    if _int(cfg.get("lxc.cgroup.relative"), 0):
+        d["relative"] = True
+    return d
 
 
 def user_namespace(spec: Spec, cfg: Any) -> None:
@@ -630,6 +660,7 @@ class Monitor:
         self.init_pid = -1
         self.status: Optional[int] = None
         self.cgroup: Any = None
+        self.cgroup_inner: Any = None  # lxc.cgroup.dir.container.inner
         self.mon_cgroup: Any = None
         self.orig_cgroups: Dict[str, str] = {}
         self.listeners: List[Any] = []     # channels with state_listen
@@ -818,17 +849,17 @@ class Monitor:
             raise
 
     def setup_cgroups(self) -> None:
+        s = self.spec
         try:
             from lxcz.cgroups import get_manager
 
-            mgr = get_manager()
+            mgr = get_manager(relative=True) if s.cgroup_dirs.get("relative") \
+                else get_manager()
         except (ImportError, LxczError) as err:
             log.warning("no cgroups for the container: %s", err)
             return
-        s = self.spec
         if self.mon_cgroup is not None:  # a reboot: the monitor keeps its cgroup
-            self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
-            self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
+            self._make_payload(mgr)
             return
         # leftovers of a monitor killed with SIGKILL: empty cgroups with our names
         for kind in ("payload", "monitor"):
@@ -847,8 +878,9 @@ class Monitor:
                 # attached once RUNNING is reported: the cgroup v1 migration waits for an
                 # RCU grace period, better spent after the start than before it
                 self.mon_cgroup = mgr.create(s.name, kind="monitor",
-                                             pattern=s.cgroup_pattern)
-            self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern)
+                                             pattern=s.cgroup_pattern,
+                                             path=s.cgroup_dirs.get("monitor"))
+            self._make_payload(mgr)
         except LxczError as err:
             if os.geteuid() == 0 or s.cgroup_v1 or s.cgroup_v2:
                 raise
@@ -859,11 +891,34 @@ class Monitor:
                 self.mon_cgroup.destroy()
                 self.mon_cgroup = None
             return
-        self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
         if s.idmap and os.geteuid() == 0:
             from lxcz.security import idmap
 
-            self.cgroup.chown(*idmap.root_ids(s.idmap))
+            for cg in (self.cgroup, self.cgroup_inner):
+                if cg is not None:
+                    cg.chown(*idmap.root_ids(s.idmap))
+
+    def _make_payload(self, mgr: Any) -> None:
+        """The container's cgroup (lxc.cgroup.dir.container, or the pattern) with its
+        limits, and lxc.cgroup.dir.container.inner below it for the processes."""
+        s = self.spec
+        self.cgroup = mgr.create(s.name, kind="payload", pattern=s.cgroup_pattern,
+                                 path=s.cgroup_dirs.get("container"))
+        try:
+            self.cgroup.apply(s.cgroup_v1, s.cgroup_v2)
+            inner = s.cgroup_dirs.get("inner")
+            self.cgroup_inner = self.cgroup.child(inner) if inner else None
+        except BaseException:
+            try:
+                self.cgroup.destroy()
+            except LxczError:
+                pass
+            self.cgroup = None
+            raise
+
+    def attach_cgroup(self) -> Any:
+        """Where the container's processes (init, lxc-attach) go."""
+        return self.cgroup_inner if self.cgroup_inner is not None else self.cgroup
 
     def chown_terminals(self) -> None:
         """The console and tty slaves belong to the container's root (a user namespace),
@@ -996,7 +1051,7 @@ class Monitor:
         self.sync = parent
         try:
             if self.cgroup is not None:
-                self.cgroup.attach(pid)
+                self.attach_cgroup().attach(pid)
             if not userns:
                 self.apply_limits(pid)
             _send(parent, {"go": True})
@@ -1182,6 +1237,7 @@ class Monitor:
             except LxczError as err:
                 log.error("%s", err)
             self.cgroup = None
+            self.cgroup_inner = None
         for t in self.ttys:
             t.close_slave()
             try:
@@ -1217,7 +1273,13 @@ class Monitor:
     def _leave_monitor_cgroup(self) -> None:
         if self.mon_cgroup is None:
             return
-        for path in self.orig_cgroups.values():
+        pivot = self.spec.cgroup_dirs.get("monitor.pivot")
+        if pivot:
+            try:
+                self.mon_cgroup.manager.pivot(os.getpid(), pivot)
+            except LxczError as err:
+                log.error("%s", err)
+        for path in ([] if pivot else self.orig_cgroups.values()):
             try:
                 with open(os.path.join(path, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
@@ -1355,6 +1417,9 @@ class Monitor:
                          "name": s.name, "lxcpath": s.lxcpath,
                          "config_file": s.config_file,
                          "cgroup": dict(self.cgroup.paths) if self.cgroup else {},
+                         "cgname": self.cgroup.cgname if self.cgroup else "",
+                         "cgroup_attach": dict(self.attach_cgroup().paths)
+                         if self.cgroup else {},
                          "ttys": s.tty_max})
             elif cmd == "get_cgroup_paths":
                 ch.send({"paths": dict(self.cgroup.paths) if self.cgroup else {}})

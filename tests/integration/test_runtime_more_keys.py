@@ -112,3 +112,72 @@ def test_sched_core(box):
     else:  # as upstream: the start fails, one line
         assert res.returncode != 0 and res.stderr.count("\n") == 1
         assert "the kernel does not support core scheduling" in res.stderr
+
+
+def _cg_dirs(top: str) -> list:
+    return sorted(os.path.join(r, d)[len("/sys/fs/cgroup/"):]
+                  for r, ds, _ in os.walk(f"/sys/fs/cgroup/pids/{top}") for d in ds) \
+        if os.path.isdir(f"/sys/fs/cgroup/pids/{top}") else []
+
+
+def _rm_cg_tree(top: str) -> None:
+    import time
+
+    for _ in range(50):
+        left = False
+        for h in os.listdir("/sys/fs/cgroup"):
+            base = os.path.join("/sys/fs/cgroup", h, top)
+            if not os.path.isdir(base):
+                continue
+            for r, _ds, _ in sorted(os.walk(base), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(r)
+                except OSError:
+                    left = True
+        if not left:
+            return
+        time.sleep(0.1)
+
+
+def test_cgroup_dir_container_monitor_inner_pivot(box):
+    top = "lxcz" + box["name"]
+    keys = (f"lxc.cgroup.dir.container = {top}/ct\nlxc.cgroup.dir.monitor = {top}/mon\n"
+            f"lxc.cgroup.dir.container.inner = inner\n"
+            f"lxc.cgroup.dir.monitor.pivot = {top}/piv\nlxc.cgroup.pids.max = 50\n")
+    base = ["-n", box["name"], "-P", box["lxcpath"]]
+    try:
+        res = run_with(box, keys, "/bin/sh", "-c", "sleep 60", tool="lxc-start")
+        assert res.returncode == 0, res.stderr
+        pid = lxcz("lxc-info", *base, "-pH").stdout.strip()
+        own = [ln for ln in open(f"/proc/{pid}/cgroup") if ":pids:" in ln][0]
+        assert own.strip().endswith(f"/{top}/ct/inner")  # processes in the inner cgroup
+        assert open(f"/sys/fs/cgroup/pids/{top}/ct/pids.max").read().strip() == "50"
+        assert lxcz("lxc-cgroup", *base, "pids.max").stdout.strip() == "50"
+        res = lxcz("lxc-attach", *base, "--", "cat", "/proc/self/cgroup")
+        assert res.returncode == 0 and ":pids:/\n" in res.stdout  # the cgroupns root
+        assert lxcz("lxc-freeze", *base).returncode == 0
+        assert lxcz("lxc-info", *base, "-sH").stdout.strip() == "FROZEN"
+        assert lxcz("lxc-unfreeze", *base).returncode == 0
+        res = lxcz("lxc-stop", *base, "-k")
+        assert res.returncode == 0, res.stderr
+        import time
+
+        for _ in range(50):  # the monitor removes its cgroup as it exits
+            if _cg_dirs(top) == [f"pids/{top}/piv"]:
+                break
+            time.sleep(0.1)
+        assert _cg_dirs(top) == [f"pids/{top}/piv"]  # the monitor ended in the pivot
+    finally:
+        lxcz("lxc-stop", *base, "-k")
+        _rm_cg_tree(top)
+
+
+@pytest.mark.parametrize("keys,cause", [
+    ("lxc.cgroup.dir.container = a/ct\n", "must be set together"),
+    ("lxc.cgroup.dir = x\nlxc.cgroup.dir.container = a/ct\nlxc.cgroup.dir.monitor = a/m\n",
+     "cannot be combined"),
+    ("lxc.cgroup.dir.container = a/ct\nlxc.cgroup.dir.monitor = a/ct\n", "must differ"),
+])
+def test_cgroup_dir_bad_combinations(box, keys, cause):
+    res = sh_with(box, keys, "true")
+    assert res.returncode != 0 and res.stderr.count("\n") == 1 and cause in res.stderr
