@@ -112,15 +112,15 @@ ROWS: List[Key] = [
     Key("lxc.cgroup.relative", _b, _pb, doc="place the container relative to the caller's "
         "cgroup", example="1", applied=True),
     Key("lxc.console.buffer.size", V.byte_size, V.parse_byte_size, doc="ring buffer size "
-        "for the console (auto or bytes, kB, MB, GB; rounded up to a power of 2)", example="auto"),
+        "for the console (auto or bytes, kB, MB, GB; rounded up to a power of 2)", example="auto", applied=True),
     Key("lxc.console.logfile", V.no_newline, applied=True, doc="file the console output is logged to",
         example="/var/log/lxc/c1.console"),
     Key("lxc.console.path", V.no_newline, applied=True, doc="host device used as console, none for none",
         legacy=("lxc.console",), example="none"),
     Key("lxc.console.rotate", V.console_rotate, _pb, doc="rotate the console log file "
-        "when it reaches lxc.console.size", example="1"),
+        "when it reaches lxc.console.size", example="1", applied=True),
     Key("lxc.console.size", V.byte_size, V.parse_byte_size, doc="console log file size "
-        "limit", example="1MB"),
+        "limit", example="1MB", applied=True),
     Key("lxc.sched.core", _b, _pb, doc="put the container in its own core-scheduling "
         "domain", example="1", applied=True),
     Key("lxc.environment", V.environment, kind=LIST, applied=True, doc="environment variable NAME=VALUE "

@@ -81,6 +81,9 @@ class Spec:
         self.pty_max: int = o.pop("pty_max", 0)
         self.console: str = o.pop("console", "")  # "" = a pty, "none", or a host device path
         self.console_log: str = o.pop("console_log", "")
+        self.console_size: int = o.pop("console_size", 0)  # lxc.console.size, 0: no limit
+        self.console_rotate: bool = o.pop("console_rotate", False)
+        self.console_buffer: int = o.pop("console_buffer", 0)  # lxc.console.buffer.size
         self.env: Dict[str, str] = o.pop("env") if "env" in o else {}
         self.uid: int = o.pop("uid", 0)
         self.gid: int = o.pop("gid", 0)
@@ -253,6 +256,9 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
         spec.console = options["console"]
     if options.get("console_log"):
         spec.console_log = options["console_log"]
+    spec.console_size = _int(cfg.get("lxc.console.size"), 0)
+    spec.console_rotate = bool(_int(cfg.get("lxc.console.rotate"), 0))
+    spec.console_buffer = _int(cfg.get("lxc.console.buffer.size"), 0)
     env = {"container": "lxc"}
     env.update(_environment(cfg.get_list("lxc.environment")))
     env.setdefault("PATH", DEFAULT_PATH)
@@ -1519,7 +1525,7 @@ class Monitor:
                 return
             if self.console_log_fd >= 0:
                 try:
-                    os.write(self.console_log_fd, data)
+                    self._console_log_write(data)
                 except OSError:
                     pass
             if self.spec.foreground_console:
@@ -1532,12 +1538,55 @@ class Monitor:
                     os.write(a, data)
                 except OSError:
                     pass
-            self.console_buf += data
-            if len(self.console_buf) > 131072:
-                del self.console_buf[:-65536]
+            if self.spec.console_buffer:
+                self.console_buf += data
+                if len(self.console_buf) > self.spec.console_buffer:
+                    del self.console_buf[:-self.spec.console_buffer]
             if final:
                 continue
             return
+
+    def _console_log_write(self, data: bytes) -> None:
+        """lxc.console.logfile, limited to lxc.console.size: when full it is truncated, or
+        with lxc.console.rotate renamed to FILE.1 and started again (LXC's rules)."""
+        s = self.spec
+        fd = self.console_log_fd
+        size = s.console_size
+        if not size:
+            _write_all(fd, data)
+            return
+        space = size - os.fstat(fd).st_size
+        if space <= 0 and not s.console_rotate:
+            os.ftruncate(fd, 0)
+            _write_all(fd, data[:size])
+            return
+        if len(data) <= space:
+            _write_all(fd, data)
+            return
+        if space > 0:
+            _write_all(fd, data[:space])
+            data = data[space:]
+        if s.console_rotate:
+            os.close(fd)
+            self.console_log_fd = -1
+            os.replace(s.console_log, s.console_log + ".1")
+            self.console_log_fd = fd = os.open(
+                s.console_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        else:
+            os.ftruncate(fd, 0)
+        _write_all(fd, data[:size])
+
+    def _console_buffer_to_log(self) -> None:
+        """At the end, like LXC: with a ring buffer, the log file holds what it kept."""
+        if self.console_log_fd < 0 or not self.console_buf:
+            return
+        try:
+            os.ftruncate(self.console_log_fd, 0)
+            keep = self.spec.console_size or len(self.console_buf)
+            _write_all(self.console_log_fd, bytes(self.console_buf[-keep:]))
+        except OSError as err:
+            log.warning("cannot write the console buffer to %s: %s", self.spec.console_log,
+                        err.strerror)
 
     def _foreground_console(self, sel: Any) -> None:
         import selectors
@@ -1668,6 +1717,7 @@ class Monitor:
         except OSError:
             pass
         if self.console_log_fd >= 0:
+            self._console_buffer_to_log()
             os.close(self.console_log_fd)
             self.console_log_fd = -1
         signal.set_wakeup_fd(-1)

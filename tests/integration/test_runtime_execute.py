@@ -257,9 +257,9 @@ def test_unknown_cgroup_key(box, tmp_path):
 
 def test_unsupported_key_is_refused(box, tmp_path):
     cfg = write_config(str(tmp_path / "u.conf"), box["rootfs"], box["name"],
-                       "lxc.console.rotate = 1\n")
+                       "lxc.seccomp.notify.proxy = unix:/run/x.sock\n")
     r = refused(box, cfg)
-    assert "lxc.console.rotate is not supported by lxcz yet" in r.stderr
+    assert "lxc.seccomp.notify.proxy is not supported by lxcz yet" in r.stderr
     assert f"{cfg}:6:" in r.stderr
 
 

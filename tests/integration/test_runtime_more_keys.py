@@ -181,3 +181,62 @@ def test_cgroup_dir_container_monitor_inner_pivot(box):
 def test_cgroup_dir_bad_combinations(box, keys, cause):
     res = sh_with(box, keys, "true")
     assert res.returncode != 0 and res.stderr.count("\n") == 1 and cause in res.stderr
+
+
+def _console_run(box, extra, script):
+    """lxc-start with a console log, run script (output to /dev/console), wait, stop."""
+    base = ["-n", box["name"], "-P", box["lxcpath"]]
+    res = run_with(box, extra, "/bin/sh", "-c", script + "; sleep 60", tool="lxc-start")
+    assert res.returncode == 0, res.stderr
+    return base
+
+
+def _stop_when(box, base, path, pred):
+    import time
+
+    try:
+        for _ in range(100):
+            if os.path.exists(path) and pred():
+                break
+            time.sleep(0.05)
+    finally:
+        lxcz("lxc-stop", *base, "-k")
+
+
+def test_console_log_size_truncates(box):
+    log = os.path.join(box["tmp"], "console.log")
+    base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.size = 4096\n",
+                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
+                        "i=$((i+1)); done; echo DONE")
+    _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
+    data = open(log, "rb").read()
+    assert b"DONE" in data and len(data) <= 4096  # truncated when full, never above
+    assert b"line-0-" not in data
+    assert not os.path.exists(log + ".1")
+
+
+def test_console_log_rotates(box):
+    log = os.path.join(box["tmp"], "console.log")
+    base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.size = 4096\n"
+                             "lxc.console.rotate = 1\n",
+                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
+                        "i=$((i+1)); done; echo DONE")
+    _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
+    assert os.path.getsize(log) <= 4096 and os.path.getsize(log + ".1") == 4096
+    assert b"DONE" in open(log, "rb").read()
+
+
+def test_console_buffer_ends_in_the_log(box):
+    log = os.path.join(box["tmp"], "console.log")
+    base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.buffer.size = 4K\n",
+                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
+                        "i=$((i+1)); done; echo DONE")
+    _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
+    import time
+
+    for _ in range(50):  # at the end the log holds what the ring buffer kept
+        if os.path.getsize(log) <= 4096:
+            break
+        time.sleep(0.1)
+    data = open(log, "rb").read()
+    assert len(data) <= 4096 and b"DONE" in data
