@@ -154,13 +154,13 @@ def test_clear_item(tmp_path):
 
 
 def test_unapplied_lists_file_and_line(tmp_path):
-    (tmp_path / "inc.conf").write_text("lxc.console.rotate = 1\n")
+    (tmp_path / "inc.conf").write_text("lxc.seccomp.notify.proxy = unix:/run/x.sock\n")
     cfg, path = load(tmp_path, "lxc.start.auto = 1\nlxc.include = inc.conf\n", "c")
-    assert cfg.unapplied() == [ConfigItem("lxc.console.rotate", "1",
+    assert cfg.unapplied() == [ConfigItem("lxc.seccomp.notify.proxy", "unix:/run/x.sock",
                                           str(tmp_path / "inc.conf"), 1)]
     with pytest.raises(ConfigError) as err:
         cfg.require_applied()
-    assert str(err.value).startswith(f'{tmp_path / "inc.conf"}:1: key "lxc.console.rotate" is not')
+    assert str(err.value).startswith(f'{tmp_path / "inc.conf"}:1: key "lxc.seccomp.notify.proxy" is not')
 
 
 def test_empty_and_new():
