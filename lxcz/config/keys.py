@@ -159,7 +159,7 @@ ROWS: List[Key] = [
     Key("lxc.log.level", V.log_level, applied=True, doc="log priority (name or 0-8)", legacy=("lxc.loglevel",),
         example="DEBUG"),
     Key("lxc.log.syslog", V.one_of(*V.SYSLOG_FACILITIES), legacy=("lxc.syslog",),
-        doc="send the log to syslog with this facility", example="daemon"),
+        doc="send the log to syslog with this facility", example="daemon", applied=True),
     Key("lxc.monitor.unshare", _b, _pb, doc="monitor unshares its mount namespace",
         example="1", applied=True),
     Key("lxc.monitor.signal.pdeath", V.signal, _pi, applied=True, doc="signal sent to the container when "

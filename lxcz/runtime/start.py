@@ -614,8 +614,12 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
 
 
 def _container_log(spec: Spec) -> None:
-    """lxc.log.file / lxc.log.level: the container's own log, in LXC's layout."""
+    """lxc.log.file / lxc.log.level: the container's own log, in LXC's layout; and
+    lxc.log.syslog: the same lines to syslog with that facility."""
     cfg = spec.cfg
+    facility = cfg.get("lxc.log.syslog") if cfg is not None else None
+    if facility:
+        _syslog_log(spec, str(facility), str(cfg.get("lxc.log.level") or "ERROR"))
     path = cfg.get("lxc.log.file") if cfg is not None else None
     if not path:
         return
@@ -636,6 +640,43 @@ def _container_log(spec: Spec) -> None:
     handler.setFormatter(lxlog._file_formatter(logging, spec.prog, spec.name))
     handler.setLevel(level)
     log.real.addHandler(handler)
+    log.real.setLevel(min(log.real.level or level, level))
+
+
+def _syslog_log(spec: Spec, facility: str, level_name: str) -> None:
+    import logging
+    import syslog
+
+    lxlog._register_levels(logging)
+    if log.real is None:
+        real = logging.getLogger("lxcz")
+        real.propagate = False
+        if not log.quiet:
+            ch = logging.StreamHandler(sys.stderr)
+            ch.setFormatter(lxlog._console_formatter(logging, log.prefix))
+            ch.setLevel(lxlog.WARNING)
+            real.addHandler(ch)
+        log.real = real
+    level = lxlog.parse_priority(level_name)
+    fac = getattr(syslog, "LOG_" + facility.upper())
+    # logging's own SysLogHandler needs socket; the C syslog module is lighter
+    syslog.openlog(spec.prog, syslog.LOG_PID, fac)
+    prio = {lxlog.TRACE: syslog.LOG_DEBUG, logging.DEBUG: syslog.LOG_DEBUG,
+            logging.INFO: syslog.LOG_INFO, lxlog.NOTICE: syslog.LOG_NOTICE,
+            logging.WARNING: syslog.LOG_WARNING, logging.ERROR: syslog.LOG_ERR,
+            logging.CRITICAL: syslog.LOG_CRIT}
+
+    class SyslogHandler(logging.Handler):
+        def emit(self, record: Any) -> None:
+            try:
+                syslog.syslog(prio.get(record.levelno, syslog.LOG_INFO),
+                              f"{spec.name}: {record.getMessage()}")
+            except Exception:  # noqa: BLE001 - logging must not fail the start
+                pass
+
+    h = SyslogHandler()
+    h.setLevel(level)
+    log.real.addHandler(h)
     log.real.setLevel(min(log.real.level or level, level))
 
 

@@ -240,3 +240,29 @@ def test_console_buffer_ends_in_the_log(box):
         time.sleep(0.1)
     data = open(log, "rb").read()
     assert len(data) <= 4096 and b"DONE" in data
+
+
+@pytest.mark.skipif(os.path.exists("/dev/log"), reason="a syslog daemon owns /dev/log here")
+def test_log_syslog(box):
+    """lxc.log.syslog: the log lines at lxc.log.level go to syslog with that facility (a
+    /dev/log socket made here stands in for the daemon)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    try:
+        res = sh_with(box, "lxc.log.syslog = local3\nlxc.log.level = INFO\n", "true")
+        assert res.returncode == 0, res.stderr
+        sock.settimeout(1)
+        got = []
+        try:
+            while True:
+                got.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+    finally:
+        sock.close()
+        os.unlink("/dev/log")
+    # <158>: facility local3 (19 * 8) + priority info (6)
+    assert any(m.startswith("<158>") and "lxc-execute[" in m and
+               "changed state to [RUNNING]" in m for m in got), got
