@@ -83,7 +83,7 @@ ROWS: List[Key] = [
     Key("lxc.apparmor.allow_nesting", _b, _pb, applied=True, doc="generated profile allows nesting",
         example="1"),
     Key("lxc.apparmor.raw", V.no_newline, kind=LIST, doc="raw AppArmor rule added to the "
-        "generated profile", example="mount fstype=nfs,"),
+        "generated profile", example="mount fstype=nfs,", applied=True),
     Key("lxc.autodev", _b, _pb, applied=True, doc="mount a tmpfs on /dev and fill it with the minimal "
         "device nodes", example="1"),
     Key("lxc.autodev.tmpfs.size", _u, _pi, doc="size of the /dev tmpfs in MB (default 500000 kB)",

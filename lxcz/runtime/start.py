@@ -349,6 +349,10 @@ def security(spec: Spec, cfg: Any) -> None:
 
     if aa is not None or apparmor.enabled():
         spec.aa_label = apparmor.prepare(None if aa is None else str(aa), aa_incomplete)
+    if cfg.get_list("lxc.apparmor.raw") and spec.aa_label is None:
+        # raw rules only ever go into a generated profile: with none (no AppArmor here,
+        # or another profile) LXC 5 has nothing to add them to, and neither has lxcz
+        log.info("lxc.apparmor.raw is ignored: no generated AppArmor profile")
     spec.no_new_privs = bool(_int(cfg.get("lxc.no_new_privs"), 0))
     se = cfg.get("lxc.selinux.context")
     se_key = cfg.get("lxc.selinux.context.keyring")

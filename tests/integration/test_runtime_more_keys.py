@@ -266,3 +266,10 @@ def test_log_syslog(box):
     # <158>: facility local3 (19 * 8) + priority info (6)
     assert any(m.startswith("<158>") and "lxc-execute[" in m and
                "changed state to [RUNNING]" in m for m in got), got
+
+
+@pytest.mark.skipif(os.path.exists("/sys/kernel/security/apparmor"), reason="AppArmor here")
+def test_apparmor_raw_without_apparmor(box):
+    res = sh_with(box, "lxc.apparmor.profile = generated\n"
+                       "lxc.apparmor.raw = mount fstype=nfs,\n", "echo ran")
+    assert res.returncode == 0 and res.stdout == "ran\n" and res.stderr == "", res.stderr
