@@ -83,7 +83,7 @@ def lxcpath(host, installed):
     finally:
         names = host.run(f"ls {path}").stdout.split()
         for name in names:
-            host.run(f"lxc-stop -P {path} -n {name} -k -t 10")
+            host.run(f"lxc-stop -P {path} -n {name} -k")
             host.run(f"lxc-destroy -P {path} -n {name} -f")
         host.run(f"rm -rf --one-file-system {path}")
 

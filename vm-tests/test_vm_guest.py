@@ -210,7 +210,7 @@ def test_container_cgroup(host, vm, busybox_ct):
         else:
             assert any(name in line for line in cg.splitlines() if not line.startswith("0::")), cg
     finally:
-        host.run(f"lxc-stop -P {path} -n {name} -k -t 10")
+        host.run(f"lxc-stop -P {path} -n {name} -k")
 
 
 # sethostname exists under that name on all six architectures; busybox hostname reports
@@ -350,3 +350,36 @@ def test_lvm_backing_store(host, lxcpath):
         else:
             host.run(f"cat > {local} <<'LXCZEOF'\n{saved}LXCZEOF")
     assert dev not in host.check_output("losetup -a || true")
+
+
+def test_veth_bridge_vlans(host, busybox_ct):
+    """veth.vlan.id and veth.vlan.tagged.id on a VLAN-filtering bridge (this project's
+    build host has no bridge VLAN filtering)."""
+    path, name = busybox_ct
+    br, port = "lxczvbr0", "lxczvp0"
+    res = host.run(f"ip link add {br} type bridge vlan_filtering 1 && ip link set {br} up")
+    if res.rc != 0:
+        pytest.skip(f"no VLAN-filtering bridge here: {res.stderr.strip()}")
+    try:
+        opts = " ".join(f"-s {k}={v}" for k, v in (
+            ("lxc.net.0.type", "veth"), ("lxc.net.0.link", br),
+            ("lxc.net.0.veth.pair", port), ("lxc.net.0.flags", "up"),
+            ("lxc.net.0.veth.vlan.id", "10"), ("lxc.net.0.veth.vlan.tagged.id", "20"),
+            ("lxc.net.0.veth.vlan.tagged.id", "30")))
+        res = need(host.run(f"lxc-start -P {path} -n {name} -d {opts}"), "lxc-start")
+        assert res.rc == 0, res.stderr
+        try:
+            import json
+
+            shown = json.loads(host.check_output(f"bridge -j vlan show dev {port}"))
+            vlans = {v["vlan"]: sorted(v.get("flags", [])) for v in shown[0]["vlans"]}
+            assert vlans == {10: ["Egress Untagged", "PVID"], 20: [], 30: []}, vlans
+        finally:
+            host.run(f"lxc-stop -P {path} -n {name} -k")
+        for _ in range(40):  # the monitor removes the host end as it finishes
+            if port not in host.check_output("ls /sys/class/net").split():
+                break
+            host.run("sleep 0.25")
+        assert port not in host.check_output("ls /sys/class/net").split()
+    finally:
+        host.run(f"ip link del {br}")

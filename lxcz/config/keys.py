@@ -273,8 +273,8 @@ NET_KEYS: List[Key] = [
         "the host-side veth", example="192.0.2.0/24"),
     Key("veth.ipv6.route", V.ipv6_route, kind=LIST, doc="IPv6 route to the container via "
         "the host-side veth", example="2001:db8::/64"),
-    Key("veth.vlan.id", V.vlan_id, _pi, doc="untagged VLAN id of the host-side veth on a "
-        "VLAN-aware bridge", example="10"),
+    Key("veth.vlan.id", V.vlan_id, doc="untagged VLAN id of the host-side veth on a "
+        "VLAN-aware bridge, or none", example="10"),
     Key("veth.vlan.tagged.id", V.vlan_id, _pi, kind=LIST, doc="tagged VLAN id of the "
         "host-side veth", example="20"),
 ]
@@ -301,9 +301,8 @@ for _row in ROWS:
         for _old in _row.legacy:
             LEGACY[_old] = _row.name
 PREFIXES.sort(key=lambda r: -len(r.name))
-# lxcz.runtime.start applies lxc.net.N.* through lxcz.net.netdev, except the bridge
-# VLAN filtering of veth ends, which netdev does not do yet
-_NET_NOT_APPLIED = ("veth.vlan.id", "veth.vlan.tagged.id")
+# lxcz.runtime.start applies every lxc.net.N.* key through lxcz.net.netdev
+_NET_NOT_APPLIED: Tuple[str, ...] = ()
 for _row in NET_KEYS:
     _row.applied = _row.name not in _NET_NOT_APPLIED
     NET[_row.name] = _row

@@ -375,6 +375,8 @@ def mtu(value: str) -> str:
 
 
 def vlan_id(value: str) -> str:
+    if value.strip() == "none":  # veth.vlan.id: leave the bridge's default untagged VLAN
+        return "none"
     n = _int(value, "a VLAN id")
     if not 0 <= n <= 4094:
         raise ValueError(f"invalid VLAN id \"{value}\": 0-4094")

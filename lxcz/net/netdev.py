@@ -237,7 +237,10 @@ NLM_F_CAPPED = 0x100  # in an ack: the request is not echoed
 NLM_F_ACK_TLVS = 0x200  # in an ack: extended ack attributes follow
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+AF_BRIDGE = 7
+BRIDGE_VLAN_INFO_PVID = 0x2  # linux/if_bridge.h
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
@@ -672,12 +675,55 @@ def _make_veth(nl: Rtnl, net: Dict[str, Any], made: Made, link: str,
             raise _err(idx, "veth.pair", f"host interface '{host}' already exists") from None
         raise
     made.host_name, made.peer_tmp, made.moved = host, peer, True
+    if net.get("veth.vlan.id") not in (None, "") or net.get("veth.vlan.tagged.id"):
+        _bridge_vlans(nl, net, host, link, ovs)
     if ovs:
         res = subprocess.run(["ovs-vsctl", "add-port", link, host], capture_output=True,
                              text=True)
         if res.returncode != 0:
             raise _err(idx, "link", f"cannot add {host} to Open vSwitch bridge '{link}': "
                        + (res.stderr.strip() or f"status {res.returncode}"))
+
+
+def _bridge_vlans(nl: Rtnl, net: Dict[str, Any], host: str, link: str, ovs: bool) -> None:
+    """veth.vlan.id / veth.vlan.tagged.id on the host end's bridge port, as LXC 5 does:
+    the untagged VLAN replaces the bridge's default one as the port's PVID ('none' only
+    removes the default), each tagged id is added; the bridge must filter VLANs."""
+    idx = net.get("index", 0)
+    if ovs or not link or (net.get("veth.mode") or "bridge") != "bridge":
+        raise _err(idx, "veth.vlan.id", "VLANs need a veth on a Linux bridge")
+    try:
+        with open(f"/sys/class/net/{link}/bridge/vlan_filtering") as f:
+            filtering = f.read().strip() == "1"
+        with open(f"/sys/class/net/{link}/bridge/default_pvid") as f:
+            default_pvid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        filtering, default_pvid = False, 0
+    if not filtering:
+        raise _err(idx, "veth.vlan.id", f"bridge '{link}' does not filter VLANs "
+                   "(vlan_filtering is off)")
+    port = nl.index(host)
+
+    def vlan_req(mtype: int, vid: int, flags: int) -> Req:
+        msg = nl.link(port, attrs=[("IFLA_AF_SPEC", {"attrs": [
+            ("IFLA_BRIDGE_VLAN_INFO", {"flags": flags, "vid": vid})]})])
+        msg["family"] = AF_BRIDGE
+        return Req(msg, mtype, net=idx, what="veth.vlan.id")
+
+    reqs = []
+    untagged = net.get("veth.vlan.id")
+    if untagged not in (None, ""):
+        if default_pvid:
+            reqs.append(vlan_req(RTM_DELLINK, default_pvid, 0))
+        if untagged != "none" and int(untagged):
+            reqs.append(vlan_req(RTM_SETLINK, int(untagged),
+                                 BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED))
+    for vid in _as_list(net.get("veth.vlan.tagged.id")):
+        reqs.append(vlan_req(RTM_SETLINK, int(vid), 0))
+    for req, err in zip(reqs, nl.batch(reqs)):
+        if err is not None:
+            vid = req.msg.get_attr("IFLA_AF_SPEC").get_attr("IFLA_BRIDGE_VLAN_INFO")["vid"]
+            raise _nl_error(idx, "veth.vlan.id", f"cannot set VLAN {vid} on {host}", err)
 
 
 def _make_lower(nl: Rtnl, net: Dict[str, Any], made: Made, link_idx: Optional[int],
