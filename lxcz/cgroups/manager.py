@@ -394,21 +394,11 @@ class ContainerCgroup:
         """A new cgroup ``sub`` below this one in every hierarchy (lxc.cgroup.dir.container
         .inner: init and attached processes go there, the limits stay on this one)."""
         parts = self.manager._check_relpath(sub.strip("/"))
+        full = self.manager._check_relpath(self.cgname) + parts
         made: List[str] = []
         try:
             for h in self.manager.hierarchies:
-                cur = self.path(h)
-                for i, part in enumerate(parts):
-                    parent, cur = cur, os.path.join(cur, part)
-                    try:
-                        self.fs.mkdir(cur)
-                    except FileExistsError:
-                        if i == len(parts) - 1:
-                            raise
-                        continue
-                    made.append(cur)
-                    if h.version == 1 and h.has("cpuset"):
-                        self.manager._cpuset_init(parent, cur)
+                made.extend(self.manager._mktree(h, full))
         except OSError as err:
             self.manager._prune(made)
             raise LxczError(f"cannot create cgroup {err.filename or sub}: "

@@ -205,17 +205,7 @@ def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> 
             os.close(fd)
         if wfd >= 0:
             os.close(wfd)
-    chunks = []
-    while True:
-        try:
-            data = os.read(rfd, 4096)
-        except InterruptedError:
-            continue
-        if not data:
-            break
-        chunks.append(data)
-    os.close(rfd)
-    msg = b"".join(chunks)
+    msg = calls.read_to_eof(rfd)
     if msg.startswith(_ERR_SETUP):
         _reap(child)
         raise LxczError("failed to attach: " + msg[1:].decode("utf-8", "replace"))
@@ -259,16 +249,7 @@ def _spawn_via_userns(run: Callable[..., Any], payload: Any, spec: AttachSpec,
             os._exit(255)
         os._exit(0)
     os.close(pw)
-    data = b""
-    while True:
-        try:
-            chunk = os.read(pr, 64)
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        data += chunk
-    os.close(pr)
+    data = calls.read_to_eof(pr)
     _reap(inter)
     if not data:
         # the intermediate failed: its message is in the error pipe; a dead pid reaps

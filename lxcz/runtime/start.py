@@ -602,13 +602,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     os.close(wfd)
     sock.close()
     os.waitpid(pid, 0)
-    data = b""
-    while True:
-        chunk = os.read(rfd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(rfd)
+    data = calls.read_to_eof(rfd)
     if not data:
         raise LxczError("the monitor exited before the container started")
     msg = marshal.loads(data)

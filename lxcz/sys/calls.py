@@ -194,6 +194,19 @@ def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+def read_to_eof(fd: int) -> bytes:
+    """Everything a pipe gives until every writer has closed it; fd is closed after."""
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def wait_for_maps(ready_w: int, go_r: int) -> None:
     """In a child that has just unshared its user namespace: tell the parent (ready_w)
     and wait until it has written the id maps (b"1" on go_r); _exit(1) when it has not."""
