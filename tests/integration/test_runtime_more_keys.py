@@ -183,6 +183,11 @@ def test_cgroup_dir_bad_combinations(box, keys, cause):
     assert res.returncode != 0 and res.stderr.count("\n") == 1 and cause in res.stderr
 
 
+# about 9 KiB of console output, then a marker
+FLOOD = ("i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); "
+         "done; echo DONE")
+
+
 def _console_run(box, extra, script):
     """lxc-start with a console log, run script (output to /dev/console), wait, stop."""
     base = ["-n", box["name"], "-P", box["lxcpath"]]
@@ -206,8 +211,7 @@ def _stop_when(box, base, path, pred):
 def test_console_log_size_truncates(box):
     log = os.path.join(box["tmp"], "console.log")
     base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.size = 4096\n",
-                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
-                        "i=$((i+1)); done; echo DONE")
+                        FLOOD)
     _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
     data = open(log, "rb").read()
     assert b"DONE" in data and len(data) <= 4096  # truncated when full, never above
@@ -219,8 +223,7 @@ def test_console_log_rotates(box):
     log = os.path.join(box["tmp"], "console.log")
     base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.size = 4096\n"
                              "lxc.console.rotate = 1\n",
-                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
-                        "i=$((i+1)); done; echo DONE")
+                        FLOOD)
     _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
     assert os.path.getsize(log) <= 4096 and os.path.getsize(log + ".1") == 4096
     assert b"DONE" in open(log, "rb").read()
@@ -229,8 +232,7 @@ def test_console_log_rotates(box):
 def test_console_buffer_ends_in_the_log(box):
     log = os.path.join(box["tmp"], "console.log")
     base = _console_run(box, f"lxc.console.logfile = {log}\nlxc.console.buffer.size = 4K\n",
-                        "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
-                        "i=$((i+1)); done; echo DONE")
+                        FLOOD)
     _stop_when(box, base, log, lambda: b"DONE" in open(log, "rb").read())
     import time
 

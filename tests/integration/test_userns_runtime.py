@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 from test_isolation_userns import lxcz
+from usernet_fixtures import host_links
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -214,55 +215,7 @@ def test_unprivileged_without_idmap_is_refused(unpriv_user, workdir):
                           "for root\n")
 
 
-@pytest.fixture
-def usernet(workdir):
-    """A bridge made here and ``lxcz usernet serve`` on a temporary socket with its own
-    lxc-usernet and nics files (never /etc/lxc or /run/lxc); all removed afterwards."""
-    import random
-    import sys
-    import time
-
-    from test_isolation_userns import ROOT
-
-    br = f"uzrt{random.randint(0, 99999):05d}"
-    subprocess.run(["ip", "link", "add", br, "type", "bridge"], check=True)
-    d = os.path.join(workdir, "usernet")
-    os.mkdir(d)
-    os.chmod(d, 0o755)
-    conf, nics, sock = (os.path.join(d, n) for n in ("lxc-usernet", "nics", "usernet.sock"))
-    open(conf, "w").close()
-    proc = subprocess.Popen([sys.executable, "-m", "lxcz", "usernet", "serve", "--socket", sock,
-                             "--conf", conf, "--nics", nics], cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            if os.path.exists(sock) or proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        assert os.path.exists(sock), "usernet service did not start"
-
-        class N:
-            pass
-
-        n = N()
-        n.bridge, n.conf, n.nics, n.sock = br, conf, nics, sock
-        yield n
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        subprocess.run(["ip", "link", "del", br], capture_output=True)
-
-
-def _links():
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return sorted(ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines())
-
-
-def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):
+def test_unprivileged_veth_through_usernet(unpriv_user, workdir, service):
     import pwd
     import time
 
@@ -273,12 +226,12 @@ def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):
     lxcpath = os.path.join(workdir, "ulxc")
     conf = make_container(lxcpath, "uv1", base, owner=(unpriv_user.uid, gid))
     text = open(conf).read().replace("lxc.net.0.type = empty", "lxc.net.0.type = veth")
-    text += (f"lxc.net.0.link = {usernet.bridge}\nlxc.net.0.name = eth0\n"
+    text += (f"lxc.net.0.link = {service.bridge}\nlxc.net.0.name = eth0\n"
              "lxc.net.0.ipv4.address = 10.213.77.2/24\n")
     with open(conf, "w") as f:
         f.write(text)
-    before = _links()
-    env = ["env", f"LXCZ_USERNET_SOCKET={usernet.sock}"]
+    before = host_links()
+    env = ["env", f"LXCZ_USERNET_SOCKET={service.sock}"]
 
     def run(tool, *args):
         from test_isolation_userns import PYTHON, ROOT
@@ -292,36 +245,36 @@ def test_unprivileged_veth_through_usernet(unpriv_user, workdir, usernet):
     res = run("lxc-start")
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
     assert "lxc.net.0" in res.stderr
-    assert _links() == before
+    assert host_links() == before
 
-    usernet.write = open(usernet.conf, "w").write(f"{name} veth {usernet.bridge} 1\n")
+    service.write_conf(f"{name} veth {service.bridge} 1\n")
     # lxc-execute: busybox's rcS (udhcpc) does not run to reset the address
     res = run("lxc-execute", "--", "sh", "-c", "ip addr show eth0")
     assert res.returncode == 0, res.stderr
     assert "inet 10.213.77.2/24" in res.stdout and ",UP" in res.stdout, res.stdout
     for _ in range(50):
-        if _links() == before:
+        if host_links() == before:
             break
         time.sleep(0.1)
-    assert _links() == before
+    assert host_links() == before
 
     res = run("lxc-start")
     assert res.returncode == 0, res.stderr
     try:
         res = run("lxc-attach", "--", "cat", "/sys/class/net/eth0/operstate")
         assert res.returncode == 0 and res.stdout == "up\n", res.stderr
-        host_ends = [ln for ln in _links() if ln not in before]
+        host_ends = [ln for ln in host_links() if ln not in before]
         assert len(host_ends) == 1 and host_ends[0].startswith(f"veth{unpriv_user.uid}_")
         master = os.path.realpath(f"/sys/class/net/{host_ends[0]}/master")
-        assert os.path.basename(master) == usernet.bridge
+        assert os.path.basename(master) == service.bridge
     finally:
         res = run("lxc-stop", "-k")
     assert res.returncode == 0, res.stderr
     for _ in range(50):  # the host end goes with the container's network namespace
-        if _links() == before:
+        if host_links() == before:
             break
         time.sleep(0.1)
-    assert _links() == before
+    assert host_links() == before
 
 
 def test_unprivileged_seccomp_and_caps_survive_attach(unpriv_user, workdir):
