@@ -91,13 +91,25 @@ def timed(cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
     return dt
 
 
+# Moving a process into a cgroup by pid makes Linux wait for an RCU grace period unless
+# another such move happened within roughly the last 20-50 ms (the threadgroup lock is
+# still in its slow mode then). A command run right after another tool's cgroup move
+# skips that wait, so back-to-back timings depend on who ran before. PAUSE, slept before
+# a timed command, lets that window close: every command then pays what it costs on its
+# own, as when a person or a script runs one.
+PAUSE = 0.2
+
+
 def interleaved(cases: Dict[str, Callable[[], float]], runs: int,
-                warmup: int = 1) -> Dict[str, List[float]]:
+                warmup: int = 1, pause: float = 0.0) -> Dict[str, List[float]]:
     """Run every case once per round, ``runs`` rounds after ``warmup`` unrecorded ones, so
-    that load from elsewhere on the machine hits all cases alike."""
+    that load from elsewhere on the machine hits all cases alike; sleep ``pause`` seconds
+    before each (see PAUSE)."""
     out: Dict[str, List[float]] = {k: [] for k in cases}
     for i in range(warmup + runs):
         for key, fn in cases.items():
+            if pause:
+                time.sleep(pause)
             dt = fn()
             if i >= warmup:
                 out[key].append(dt)

@@ -78,9 +78,9 @@ def _boot():
         import _lxcz_boot
 
         _lxcz_boot.compile_tree(done)
-    from lxcz.__main__ import main
+    from lxcz.__main__ import entry
 
-    sys.exit(main())
+    entry()
 
 
 if __name__ == "__main__":

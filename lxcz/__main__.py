@@ -83,5 +83,37 @@ def main(argv: list[str] | None = None) -> int:
     return run_tool(tool, rest)
 
 
+def finish(code: object) -> None:
+    """Exit with code as sys.exit would, without the interpreter's finalization: tearing
+    down the modules a tool loaded costs 1-5 ms, a good share of a short tool's run.
+    Python's buffered streams and, when loaded, the logging module are flushed first;
+    lxcz keeps nothing else buffered or waiting for interpreter exit."""
+    if code is None:
+        rc = 0
+    elif isinstance(code, int):
+        rc = code
+    else:
+        sys.stderr.write(f"{code}\n")
+        rc = 1
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(rc & 0xFF)
+
+
+def entry() -> None:
+    """The command line: main(), then finish."""
+    try:
+        rc: object = main()
+    except SystemExit as exc:
+        rc = exc.code
+    finish(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -146,6 +146,7 @@ class AttachSpec:
         self.gid: int = kw.get("gid") if kw.get("gid") is not None else 0
         self.cwd: Optional[str] = kw.get("cwd")
         self.cgroup_paths: Sequence[str] = kw.get("cgroup_paths") or ()
+        self.cgroup_in_v2 = False  # the child was created in the cgroup2 one
         self.caps_keep: Optional[set] = kw.get("caps_keep")
         self.no_new_privs: bool = bool(kw.get("no_new_privs"))
         self.personality: Optional[int] = kw.get("personality")
@@ -188,9 +189,15 @@ def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> 
                 own_pidns = os.open("/proc/self/ns/pid_for_children",
                                     os.O_RDONLY | os.O_CLOEXEC)
                 calls.setns(fds["pid"], calls.CLONE_NEWPID)
-            child = os.fork()
+            if spec.cgroup_paths:
+                from lxcz.cgroups import enter
+
+                child, in_v2 = enter.fork_into(spec.cgroup_paths)
+            else:
+                child, in_v2 = os.fork(), False
             if child == 0:  # pragma: no cover - runs in the child, reports via the pipe
                 os.close(rfd)
+                spec.cgroup_in_v2 = in_v2
                 try:
                     _child(run, payload, spec, fds, wfd)
                 except BaseException as err:  # noqa: BLE001 - everything goes to the parent
@@ -266,19 +273,6 @@ def _reap(pid: int) -> int:
             continue
         except ChildProcessError:
             return 0
-
-
-def _join_cgroups(paths: Sequence[str]) -> None:  # pragma: no cover - child only
-    me = str(os.getpid()).encode()
-    for path in paths:
-        try:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, me)
-            finally:
-                os.close(fd)
-        except OSError as err:
-            raise LxczError(f"cannot join cgroup {path}: {err.strerror}") from None
 
 
 def _terminal_in_container(spec: AttachSpec, in_mntns: bool
@@ -387,7 +381,10 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.pty_sock is not None:
         keep.add(spec.pty_sock)
     _close_host_fds(keep)
-    _join_cgroups(spec.cgroup_paths)
+    if spec.cgroup_paths:
+        from lxcz.cgroups import enter
+
+        enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
     for ns in NS_ORDER:
         if ns in fds:
             try:

@@ -497,61 +497,6 @@ def bind_command_socket(lxcpath: str, name: str) -> socket.socket:
     return sock
 
 
-# -- cgroup v1 attach latency ----------------------------------------------------------
-_primer = None  # the lock a priming thread holds until its write is done
-
-
-def prime_cgroup_attach() -> None:
-    """Start paying, in a thread, the RCU grace period (6-12 ms) the kernel makes the first
-    write to any cgroup.procs wait for (its global threadgroup lock switching to the slow
-    path); writes within about a grace period after that are immediate. The thread
-    re-writes our own pid into a cgroup we are already in, a no-op migration, while the
-    start does its other work; the container's attach then rarely waits. Errors: ignored."""
-    global _primer
-    if _primer is not None:
-        return
-    import _thread
-
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().split("\n")
-    except OSError:
-        return
-    target = None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3 or not parts[1] or parts[1].startswith("name="):
-            continue
-        path = "/sys/fs/cgroup/" + parts[1].split(",")[0] + parts[2] + "/cgroup.procs"
-        if os.path.exists(path):
-            target = path
-            break
-    if target is None:
-        return
-    lock = _thread.allocate_lock()
-    lock.acquire()
-
-    def write() -> None:
-        try:
-            with open(target, "w") as f:
-                f.write(str(os.getpid()))
-        except OSError:
-            pass
-        finally:
-            lock.release()
-
-    _primer = lock
-    _thread.start_new_thread(write, ())
-
-
-def _prime_join() -> None:
-    """Wait for the priming thread: fork only from a single-threaded process."""
-    global _primer
-    if _primer is not None:
-        _primer.acquire()
-        _primer = None
-
-
 # -- entry point -------------------------------------------------------------------------
 def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
           prog: str = "lxc-start", **options: Any) -> int:
@@ -559,7 +504,6 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     Daemonized: returns 0 once the container is RUNNING. Raises LxczError on failure."""
     from lxcz.runtime.lock import container_lock
 
-    prime_cgroup_attach()
     options["daemonize"] = daemonize
     with container_lock(c.config_path, c.name):
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
@@ -572,13 +516,33 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
             close_host_fds((0, 1, 2, sock.fileno()) + _log_fds())
         mon = Monitor(spec, sock, report_fd=-1)
         return mon.run()
+    try:
+        mon_cg, orig = monitor_cgroup(spec)
+    except LxczError:
+        sock.close()
+        raise
+    paths = list(mon_cg.paths.values()) if mon_cg is not None else []
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
-    _prime_join()
-    pid = os.fork()
+    try:
+        if paths:
+            from lxcz.cgroups import enter
+
+            pid, in_v2 = enter.fork_into(paths)
+        else:
+            pid, in_v2 = os.fork(), False
+    except OSError as err:
+        for fd in (rfd, wfd):
+            os.close(fd)
+        sock.close()
+        _drop_cgroup(mon_cg)
+        raise LxczError(f"cannot fork the monitor: {err.strerror}") from None
     if pid == 0:
         code = 1
+        running = False  # once the monitor runs, it removes its cgroup itself
         try:
             os.close(rfd)
+            if paths:
+                enter.join_self(paths, in_v2)
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
@@ -594,8 +558,17 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
             # --daemon implies --close-all-fds: keep only what the monitor uses
             close_host_fds((0, 1, 2, sock.fileno(), wfd) + _log_fds())
             mon = Monitor(spec, sock, report_fd=wfd)
+            if mon_cg is not None:
+                mon.mon_cgroup, mon.orig_cgroups, mon.mon_attached = mon_cg, orig, True
+            running = True
             code = mon.run()
-        except BaseException:  # noqa: BLE001 - a daemon must never unwind into the tool
+        except BaseException as err:  # noqa: BLE001 - a daemon must never unwind into the tool
+            if not running:
+                try:
+                    os.write(wfd, marshal.dumps({"error": _message(err)}))
+                except OSError:
+                    pass
+                _abandon_cgroup(mon_cg, orig)
             code = 1
         finally:
             os._exit(code)
@@ -609,6 +582,33 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     if msg.get("error"):
         raise LxczError(msg["error"])
     return 0
+
+
+def _drop_cgroup(cg: Any) -> None:
+    if cg is not None:
+        try:
+            cg.destroy()
+        except LxczError:
+            pass
+
+
+def _abandon_cgroup(cg: Any, orig: Dict[str, str]) -> None:
+    """A daemon failing before its monitor runs: back to orig, then remove cg."""
+    if cg is None:
+        return
+    _rejoin(orig)
+    _drop_cgroup(cg)
+
+
+def _rejoin(cgroups: Dict[str, str]) -> None:
+    """Back into the cgroups this process came from (each one that still exists)."""
+    from lxcz.cgroups import enter
+
+    for path in cgroups.values():
+        try:
+            enter.join_self([path])
+        except LxczError:
+            pass
 
 
 def _container_log(spec: Spec) -> None:
@@ -694,6 +694,47 @@ def _drop_stderr_logging() -> None:
 
 
 # -- the monitor --------------------------------------------------------------------------
+def _cgroup_manager(s: Spec) -> Any:
+    """The cgroup manager for the container (lxc.cgroup.relative), or None (logged)."""
+    try:
+        from lxcz.cgroups import get_manager
+
+        return get_manager(relative=True) if s.cgroup_dirs.get("relative") else get_manager()
+    except (ImportError, LxczError) as err:
+        log.warning("no cgroups for the container: %s", err)
+        return None
+
+
+def _clean_leftovers(mgr: Any, s: Spec) -> Dict[str, str]:
+    """Remove the empty cgroups a monitor killed with SIGKILL left under our names; return
+    the cgroups this process is in (where a monitor goes back to before it ends)."""
+    for kind in ("payload", "monitor"):
+        old = mgr.find(s.name, kind=kind, pattern=s.cgroup_pattern)
+        if old is not None and not old.all_pids():
+            try:
+                old.destroy()
+            except LxczError:
+                pass
+    try:
+        return mgr.cgroup_of(os.getpid())
+    except OSError:
+        return {}
+
+
+def monitor_cgroup(s: Spec) -> Tuple[Any, Dict[str, str]]:
+    """For root's daemon: lxc.monitor.NAME made before the monitor process, so the process
+    is created in it (lxcz.cgroups.enter) rather than moved there later. (None, {}) when
+    that does not apply; LxczError when the cgroup cannot be made."""
+    if os.geteuid() != 0:
+        return None, {}
+    mgr = _cgroup_manager(s)
+    if mgr is None:
+        return None, {}
+    orig = _clean_leftovers(mgr, s)
+    return mgr.create(s.name, kind="monitor", pattern=s.cgroup_pattern,
+                      path=s.cgroup_dirs.get("monitor")), orig
+
+
 class Monitor:
     """Owns one container's lifetime; see the module docstring."""
 
@@ -726,6 +767,9 @@ class Monitor:
         self.sel: Any = None
         self.sync: Any = None
         self.net_state: Any = None
+        self.join_paths: List[str] = []  # cgroups the child joins itself
+        self.in_v2 = False  # it was created in the cgroup2 one (clone3)
+        self.mon_attached = False  # this process is in mon_cgroup
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, state: str) -> None:
@@ -865,7 +909,6 @@ class Monitor:
     def startup(self) -> None:
         s = self.spec
         self.set_state("STARTING")
-        prime_cgroup_attach()
         if s.monitor_unshare:
             # lxc.monitor.unshare: the monitor (and so the hooks and the container) gets a
             # mount namespace of its own before anything runs, its mounts slaves of the host
@@ -895,33 +938,17 @@ class Monitor:
 
     def setup_cgroups(self) -> None:
         s = self.spec
-        try:
-            from lxcz.cgroups import get_manager
-
-            mgr = get_manager(relative=True) if s.cgroup_dirs.get("relative") \
-                else get_manager()
-        except (ImportError, LxczError) as err:
-            log.warning("no cgroups for the container: %s", err)
+        mgr = _cgroup_manager(s)
+        if mgr is None:
             return
-        if self.mon_cgroup is not None:  # a reboot: the monitor keeps its cgroup
+        if self.mon_cgroup is not None:  # a reboot, or made before the monitor was forked
             self._make_payload(mgr)
+            self._chown_payload()
             return
-        # leftovers of a monitor killed with SIGKILL: empty cgroups with our names
-        for kind in ("payload", "monitor"):
-            old = mgr.find(s.name, kind=kind, pattern=s.cgroup_pattern)
-            if old is not None and not old.all_pids():
-                try:
-                    old.destroy()
-                except LxczError:
-                    pass
-        try:
-            self.orig_cgroups = mgr.cgroup_of(os.getpid())
-        except OSError:
-            self.orig_cgroups = {}
+        self.orig_cgroups = _clean_leftovers(mgr, s)
         try:
             if s.daemonize:
-                # attached once RUNNING is reported: the cgroup v1 migration waits for an
-                # RCU grace period, better spent after the start than before it
+                # attached once RUNNING is reported (the daemon of an ordinary user)
                 self.mon_cgroup = mgr.create(s.name, kind="monitor",
                                              pattern=s.cgroup_pattern,
                                              path=s.cgroup_dirs.get("monitor"))
@@ -936,6 +963,10 @@ class Monitor:
                 self.mon_cgroup.destroy()
                 self.mon_cgroup = None
             return
+        self._chown_payload()
+
+    def _chown_payload(self) -> None:
+        s = self.spec
         if s.idmap and os.geteuid() == 0:
             from lxcz.security import idmap
 
@@ -993,10 +1024,12 @@ class Monitor:
                 log.warning("cannot hand %s to the container: %s", t.slave_path, err.strerror)
 
     def attach_monitor(self) -> None:
-        if self.mon_cgroup is not None and not getattr(self, "_mon_attached", False):
+        if self.mon_cgroup is not None and not self.mon_attached:
+            from lxcz.cgroups import enter
+
             try:
-                self.mon_cgroup.attach(os.getpid())
-                self._mon_attached = True
+                enter.join_self(list(self.mon_cgroup.paths.values()))
+                self.mon_attached = True
             except LxczError as err:
                 log.warning("%s", err)
 
@@ -1068,7 +1101,10 @@ class Monitor:
         # a time namespace, too, is entered by the children of whoever unshares it
         newtime = "time" in s.clone and "time" not in s.share and not userns
         oldns = oldtime = -1
-        _prime_join()
+        # as root the child joins the cgroups itself, without the kernel's migration wait
+        # (lxcz.cgroups.enter); otherwise we write its pid after the fork
+        self.join_paths = list(self.attach_cgroup().paths.values()) \
+            if self.cgroup is not None and os.geteuid() == 0 else []
         if newpid:
             oldns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             calls.unshare(calls.CLONE_NEWPID)
@@ -1077,7 +1113,12 @@ class Monitor:
                 oldtime = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
                 calls.unshare(calls.CLONE_NEWTIME)
                 calls.set_timens_offsets(s.time_offsets)
-            pid = os.fork()
+            if self.join_paths:
+                from lxcz.cgroups import enter
+
+                pid, self.in_v2 = enter.fork_into(self.join_paths)
+            else:
+                pid = os.fork()
         except OSError as err:
             self._restore_ns(oldns, oldtime)
             raise LxczError(f"cannot create the container's init: {err.strerror}") from None
@@ -1095,7 +1136,7 @@ class Monitor:
         self.init_pid = pid
         self.sync = parent
         try:
-            if self.cgroup is not None:
+            if self.cgroup is not None and not self.join_paths:
                 self.attach_cgroup().attach(pid)
             if not userns:
                 self.apply_limits(pid)
@@ -1324,12 +1365,8 @@ class Monitor:
                 self.mon_cgroup.manager.pivot(os.getpid(), pivot)
             except LxczError as err:
                 log.error("%s", err)
-        for path in ([] if pivot else self.orig_cgroups.values()):
-            try:
-                with open(os.path.join(path, "cgroup.procs"), "w") as f:
-                    f.write(str(os.getpid()))
-            except OSError:
-                pass
+        if not pivot:
+            _rejoin(self.orig_cgroups)
         try:
             self.mon_cgroup.destroy()
         except LxczError:
@@ -1857,6 +1894,11 @@ class Child:
         msg = _recv(self.sync)
         if not msg or not msg.get("go"):
             return 1
+        mon = self.monitor
+        if mon.join_paths:  # before any namespace: the cgroup namespace's root is this
+            from lxcz.cgroups import enter
+
+            enter.join_self(mon.join_paths, mon.in_v2)
         if userns:
             if s.rootfs_store and s.rootfs and os.geteuid() == 0:
                 # a block or overlay store cannot be mounted from inside the user

@@ -95,9 +95,6 @@ def _id(text: Optional[str], what: str) -> Optional[int]:
 
 def body(args: Args) -> int:
     from lxcz.runtime import api
-    from lxcz.runtime.start import prime_cgroup_attach
-
-    prime_cgroup_attach()  # overlaps the kernel's cgroup attach latency with loading
 
     uid = _id(args.uid, "uid")
     gid = _id(args.gid, "gid")

@@ -44,9 +44,8 @@ def body(args: Args) -> int:
 
     from lxcz import log as lxlog
     from lxcz.runtime import api
-    from lxcz.runtime.start import AlreadyRunning, prime_cgroup_attach
+    from lxcz.runtime.start import AlreadyRunning
 
-    prime_cgroup_attach()  # overlaps the kernel's cgroup attach latency with loading
     c = load(args)
     share: Dict[str, str] = {}
     for ns in ("net", "ipc", "uts", "pid"):
