@@ -7,8 +7,8 @@ Errors are plain OSError with errno set, as the kernel reports them.
 
 from __future__ import annotations
 
+import _signal
 import os
-import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class RealFS:
         except FileNotFoundError:
             return []
 
-    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+    def kill(self, pid: int, sig: int = _signal.SIGKILL) -> None:
         os.kill(pid, sig)
 
     def attach_device_program(self, cgroup_dir: str, program: bytes) -> None:

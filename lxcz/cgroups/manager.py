@@ -10,10 +10,9 @@ freezer, pids, statistics and removal. See the package docstring for the contrac
 
 from __future__ import annotations
 
+import _signal
 import os
-import signal
 import time
-from collections.abc import Mapping
 
 from lxcz.cgroups import layout as L
 from lxcz.cgroups.fs import RealFS
@@ -27,7 +26,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
     Limits = Union[None, Mapping[str, Any], Iterable[Tuple[str, Any]]]
 
@@ -76,7 +75,7 @@ def _pairs(spec: Limits, prefix: str) -> List[Tuple[str, str]]:
     a leading ``lxc.cgroup.``/``lxc.cgroup2.`` on a key is dropped."""
     if not spec:
         return []
-    items = spec.items() if isinstance(spec, Mapping) else spec
+    items = spec.items() if hasattr(spec, "items") else spec  # a mapping, or pairs
     result: List[Tuple[str, str]] = []
     for key, value in items:
         if key.startswith(prefix):
@@ -461,13 +460,13 @@ class ContainerCgroup:
             found.update(self._pids_in(self.path(h)))
         return sorted(found)
 
-    def kill_all(self, sig: int = signal.SIGKILL, timeout: float = 5.0) -> int:
+    def kill_all(self, sig: int = _signal.SIGKILL, timeout: float = 5.0) -> int:
         """Signal every process in the cgroup; returns how many were signalled.
 
         SIGKILL repeats until the cgroup is empty (cgroup.kill on cgroup2, else
         freeze - kill - thaw so nothing forks away), other signals are sent once.
         """
-        if sig != signal.SIGKILL:
+        if sig != _signal.SIGKILL:
             return self._signal(self.all_pids(), sig)
         deadline = time.monotonic() + timeout
         count = 0

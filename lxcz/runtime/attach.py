@@ -19,9 +19,9 @@ command that cannot be run exits 127 (not found) or 126 (not executable), like a
 
 from __future__ import annotations
 
+import _signal
 import errno
 import os
-import signal
 
 from lxcz.errors import LxczError
 
@@ -282,8 +282,8 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
     The master goes to the caller over ``pty_sock``; the host pty prepared by the caller
     is the fallback (then ``tty`` in the container cannot name its terminal).
     """
+    import _socket
     import array
-    import socket
 
     from lxcz.sys import attachcalls
 
@@ -297,9 +297,9 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
             master = -1
             slave = spec.tty_slave
     if spec.pty_sock is not None:
-        sock = socket.socket(fileno=spec.pty_sock)
+        sock = _socket.socket(fileno=spec.pty_sock)
         if master >= 0:
-            sock.sendmsg([b"C"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+            sock.sendmsg([b"C"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                    array.array("i", [master]).tobytes())])
             os.close(master)
         else:
@@ -354,9 +354,9 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
            errfd: int) -> None:  # pragma: no cover - runs in the attached child
     # Everything the child needs is imported now: once it is in the container's mount
     # namespace, neither lxcz nor the standard library can be found any more.
+    import _socket  # noqa: F401
     import array  # noqa: F401 - used by _terminal_in_container
     import resource  # noqa: F401 - used by _close_host_fds
-    import socket  # noqa: F401
 
     from lxcz.security import caps  # noqa: F401
     from lxcz.sys import attachcalls, calls  # noqa: F401
@@ -367,10 +367,10 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
         _seccomp._lib()  # loads libc and the per-arch syscall table while we can
         _seccomp._seccomp_nr()
     calls.set_dumpable(False)
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
-                signal.SIGPIPE, signal.SIGCHLD, signal.SIGWINCH, signal.SIGUSR1,
-                signal.SIGUSR2):
-        signal.signal(sig, signal.SIG_DFL)
+    for sig in (_signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM, _signal.SIGHUP,
+                _signal.SIGPIPE, _signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGUSR1,
+                _signal.SIGUSR2):
+        _signal.signal(sig, _signal.SIG_DFL)
     if spec.tty_slave is None:
         for target, fd in enumerate(spec.stdio):
             if fd is not None and fd >= 0 and fd != target:
@@ -451,8 +451,8 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     os._exit(int(rc or 0) & 0xFF)
 
 
-FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2)
+FORWARDED = (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGUSR1,
+             _signal.SIGUSR2)
 
 
 def wait_status(pid: int, forward: bool = False) -> int:
@@ -470,16 +470,16 @@ def wait_status(pid: int, forward: bool = False) -> int:
                 pass
 
         for sig in FORWARDED:
-            old[sig] = signal.signal(sig, fwd)
+            old[sig] = _signal.signal(sig, fwd)
     try:
         return _reap(pid)
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            _signal.signal(sig, handler)
 
 
 def exit_code(status: int) -> int:
-    """A wait status as a shell reports it: the exit code, or 128 + the signal."""
+    """A wait status as a shell reports it: the exit code, or 128 + the _signal."""
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     if os.WIFEXITED(status):
@@ -498,7 +498,7 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
     see ``AttachSpec`` (namespaces, env, uid, gid, cwd, cgroup_paths, caps_keep,
     no_new_privs, personality, remount_sys_proc, seccomp, stdio).
     """
-    import socket
+    import _socket
 
     master = slave = -1
     log_fd = None
@@ -507,7 +507,7 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
         if terminal:
             master, slave = os.openpty()
             spec_args["tty_slave"] = slave
-            parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
             spec_args["pty_sock"] = child_sock.fileno()
         if pty_log and terminal:
             try:
@@ -536,13 +536,13 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
             stdio = spec_args.get("stdio") or (0, 1, 2)
             old: Dict[int, Any] = {}
             if forward_signals:
-                for sig in (signal.SIGTERM, signal.SIGHUP):
-                    old[sig] = signal.signal(sig, lambda s, _f: os.kill(child, s))
+                for sig in (_signal.SIGTERM, _signal.SIGHUP):
+                    old[sig] = _signal.signal(sig, lambda s, _f: os.kill(child, s))
             try:
                 proxy(master, stdio[0], stdio[1], -1, log_fd, child_pid=child)
             finally:
                 for sig, handler in old.items():
-                    signal.signal(sig, handler)
+                    _signal.signal(sig, handler)
         return wait_status(child, forward_signals)
     finally:
         for fd in (master, slave):
@@ -557,15 +557,15 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
 
 def _recv_master(sock: Any) -> Optional[int]:
     """The container-side pty master the child sent, or None (host pty in use)."""
+    import _socket
     import array
-    import socket
 
     try:
-        data, anc, _flags, _addr = sock.recvmsg(1, socket.CMSG_SPACE(4))
+        data, anc, _flags, _addr = sock.recvmsg(1, _socket.CMSG_SPACE(4))
     except OSError:
         return None
     for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             arr = array.array("i")
             arr.frombytes(payload[: len(payload) - len(payload) % 4])
             if arr:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from lxcz.runtime import paths
 
@@ -13,10 +13,13 @@ def broadcast(lxcpath: str, name: str, state: str) -> None:
     if not targets:
         return
     data = f"{name}\0{state}".encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
         s.setblocking(False)
         for t in targets:
             try:
                 s.sendto(data, paths.abstract(t))
             except OSError:
                 pass
+    finally:
+        s.close()

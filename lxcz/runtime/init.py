@@ -8,19 +8,19 @@ and made the process non-dumpable; ``run`` checks it again before starting anyth
 
 from __future__ import annotations
 
+import _signal
 import errno
 import os
-import signal
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Sequence
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM, signal.SIGCONT)
+FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1,
+             _signal.SIGUSR2, _signal.SIGWINCH, _signal.SIGALRM, _signal.SIGCONT)
 # signals that ask an init to shut down; the command gets SIGTERM
-SHUTDOWN = (signal.SIGPWR,)
+SHUTDOWN = (_signal.SIGPWR,)
 GRACE = 1.0  # seconds the remaining processes get between SIGTERM and SIGKILL
 
 
@@ -85,15 +85,15 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
         # runs between bytecodes of the main loop, even while it blocks in waitpid
         if state["child"] and not state["done"]:
             try:
-                os.kill(state["child"], signal.SIGTERM if sig in SHUTDOWN else sig)
+                os.kill(state["child"], _signal.SIGTERM if sig in SHUTDOWN else sig)
             except ProcessLookupError:
                 pass
 
     for sig in FORWARDED + SHUTDOWN:
-        signal.signal(sig, on_signal)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        _signal.signal(sig, on_signal)
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)
     try:
         os.setsid()
     except OSError:
@@ -102,7 +102,7 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
     child = os.fork()
     if child == 0:
         for sig in FORWARDED + SHUTDOWN:
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)
         try:
             os.setsid()
             if os.isatty(0):
@@ -125,7 +125,7 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
                 return code
             # the command is gone: ask the rest of the namespace to leave, then insist
             try:
-                os.kill(-1, signal.SIGTERM)
+                os.kill(-1, _signal.SIGTERM)
             except OSError:
                 return code
             deadline = time.monotonic() + GRACE
@@ -137,7 +137,7 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
                 if pid == 0:
                     if time.monotonic() >= deadline and own_namespace:
                         try:
-                            os.kill(-1, signal.SIGKILL)
+                            os.kill(-1, _signal.SIGKILL)
                         except OSError:
                             pass
                         deadline = time.monotonic() + 5

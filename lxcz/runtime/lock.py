@@ -5,8 +5,8 @@ one and nothing is left on disk."""
 
 from __future__ import annotations
 
+import _socket
 import errno
-import socket
 import time
 
 from lxcz.errors import LxczError
@@ -26,10 +26,10 @@ class container_lock:  # noqa: N801 - used like the function it replaced
         self.addr = paths.abstract(paths.lock_socket(lxcpath, name))
         self.name = name
         self.timeout = timeout
-        self.sock: Optional[socket.socket] = None
+        self.sock: Optional[_socket.socket] = None
 
     def __enter__(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
         deadline = time.monotonic() + self.timeout
         delay = 0.001
         try:

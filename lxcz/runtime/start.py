@@ -22,11 +22,11 @@ mount namespace (gone with init), the cgroups are removed by the monitor.
 
 from __future__ import annotations
 
+import _signal
+import _socket
 import errno
 import marshal
 import os
-import signal
-import socket
 import sys
 import time
 
@@ -43,8 +43,8 @@ log = lxlog.log
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc"
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGWINCH)
+FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1,
+             _signal.SIGUSR2, _signal.SIGWINCH)
 NS_ORDER = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time")
 DEFAULT_NS = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
 
@@ -91,9 +91,9 @@ class Spec:
         self.cwd: str = o.pop("cwd", "/")
         self.hooks: Dict[str, List[str]] = o.pop("hooks") if "hooks" in o else {}
         self.hook_version: int = o.pop("hook_version", 0)
-        self.halt_signal: int = o.pop("halt_signal", signal.SIGPWR)
-        self.reboot_signal: int = o.pop("reboot_signal", signal.SIGINT)
-        self.stop_signal: int = o.pop("stop_signal", signal.SIGKILL)
+        self.halt_signal: int = o.pop("halt_signal", _signal.SIGPWR)
+        self.reboot_signal: int = o.pop("reboot_signal", _signal.SIGINT)
+        self.stop_signal: int = o.pop("stop_signal", _signal.SIGKILL)
         self.clone: List[str] = o.pop("clone") if "clone" in o else []
         self.share: Dict[str, str] = o.pop("share") if "share" in o else {}
         self.cgroup_v1: Dict[str, str] = o.pop("cgroup_v1") if "cgroup_v1" in o else {}
@@ -101,7 +101,7 @@ class Spec:
         self.cgroup_pattern: Optional[str] = o.pop("cgroup_pattern", None)
         # lxc.cgroup.dir.{container,monitor,container.inner,monitor.pivot}, .relative
         self.cgroup_dirs: Dict[str, Any] = o.pop("cgroup_dirs") if "cgroup_dirs" in o else {}
-        self.pdeath_signal: int = o.pop("pdeath_signal", signal.SIGKILL)
+        self.pdeath_signal: int = o.pop("pdeath_signal", _signal.SIGKILL)
         self.daemonize: bool = o.pop("daemonize", True)
         self.foreground_console: bool = o.pop("foreground_console", False)
         self.pidfile: str = o.pop("pidfile", "")
@@ -154,7 +154,7 @@ def _signum(value: Any, default: int) -> int:
         return int(text)
     if not text.startswith("SIG"):
         text = "SIG" + text
-    return int(getattr(signal, text, default))
+    return int(getattr(_signal, text, default))
 
 
 def _words(value: Any) -> List[str]:
@@ -272,10 +272,10 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     for h in hooks.TYPES:
         spec.hooks[h] = [str(x) for x in cfg.get_list("lxc.hook." + h)]
     spec.hook_version = _int(cfg.get("lxc.hook.version"), 0)
-    spec.halt_signal = _signum(cfg.get("lxc.signal.halt"), signal.SIGPWR)
-    spec.reboot_signal = _signum(cfg.get("lxc.signal.reboot"), signal.SIGINT)
-    spec.stop_signal = _signum(cfg.get("lxc.signal.stop"), signal.SIGKILL)
-    spec.pdeath_signal = _signum(cfg.get("lxc.monitor.signal.pdeath"), signal.SIGKILL)
+    spec.halt_signal = _signum(cfg.get("lxc.signal.halt"), _signal.SIGPWR)
+    spec.reboot_signal = _signum(cfg.get("lxc.signal.reboot"), _signal.SIGINT)
+    spec.stop_signal = _signum(cfg.get("lxc.signal.stop"), _signal.SIGKILL)
+    spec.pdeath_signal = _signum(cfg.get("lxc.monitor.signal.pdeath"), _signal.SIGKILL)
     spec.clone = namespaces(cfg, options)
     if spec.time_offsets:
         if not os.path.exists("/proc/self/ns/time"):
@@ -483,9 +483,9 @@ def resolve_share(ns: str, target: str, lxcpath: str) -> str:
 
 
 # -- the command socket ----------------------------------------------------------------
-def bind_command_socket(lxcpath: str, name: str) -> socket.socket:
+def bind_command_socket(lxcpath: str, name: str) -> _socket.socket:
     """Bind NAME's abstract command socket; AlreadyRunning if another monitor holds it."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.bind(paths.abstract(paths.command_socket(lxcpath, name)))
     except OSError as err:
@@ -738,7 +738,7 @@ def monitor_cgroup(s: Spec) -> Tuple[Any, Dict[str, str]]:
 class Monitor:
     """Owns one container's lifetime; see the module docstring."""
 
-    def __init__(self, spec: Spec, sock: socket.socket, report_fd: int) -> None:
+    def __init__(self, spec: Spec, sock: _socket.socket, report_fd: int) -> None:
         self.spec = spec
         self.sock = sock
         self.report_fd = report_fd
@@ -877,17 +877,17 @@ class Monitor:
         if self.reboot_requested:
             return True
         st = self.status
-        return st is not None and os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGHUP
+        return st is not None and os.WIFSIGNALED(st) and os.WTERMSIG(st) == _signal.SIGHUP
 
     def _setup_signals(self) -> None:
         self.sig_r, self.sig_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        signal.set_wakeup_fd(self.sig_w)
+        _signal.set_wakeup_fd(self.sig_w)
 
         def handler(sig: int, _frame: object) -> None:
             self.pending.append(sig)
 
-        for sig in FORWARDED + (signal.SIGCHLD,):
-            signal.signal(sig, handler)
+        for sig in FORWARDED + (_signal.SIGCHLD,):
+            _signal.signal(sig, handler)
 
     def hook_env(self) -> Dict[str, str]:
         s = self.spec
@@ -1086,7 +1086,7 @@ class Monitor:
         if any(s.hooks.get(h) for h in ("pre-mount", "mount", "autodev", "start")):
             import shlex  # noqa: F401
             import subprocess  # noqa: F401
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         for x in (parent, child):
             os.set_inheritable(x.fileno(), False)
         userns = bool(s.idmap) and "user" not in s.share
@@ -1293,12 +1293,12 @@ class Monitor:
         """SIGKILL everything in the container and reap init."""
         if self.init_pid > 0 and self.status is None:
             try:
-                os.kill(self.init_pid, signal.SIGKILL)
+                os.kill(self.init_pid, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
             if self.cgroup is not None:
                 try:
-                    self.cgroup.kill_all(signal.SIGKILL)
+                    self.cgroup.kill_all(_signal.SIGKILL)
                 except LxczError as err:
                     log.warning("%s", err)
             try:
@@ -1318,7 +1318,7 @@ class Monitor:
                 log.error("%s", err)
         if self.cgroup is not None:
             try:
-                self.cgroup.kill_all(signal.SIGKILL)
+                self.cgroup.kill_all(_signal.SIGKILL)
                 self.cgroup.destroy()
             except LxczError as err:
                 log.error("%s", err)
@@ -1379,18 +1379,18 @@ class Monitor:
 
     # -- running -------------------------------------------------------------------------
     def loop(self) -> None:
-        import selectors
+        from lxcz.runtime.poller import Poller
 
-        sel = selectors.DefaultSelector()
+        sel = Poller()
         self.sel = sel
-        sel.register(self.sock, selectors.EVENT_READ, "accept")
-        sel.register(self.sig_r, selectors.EVENT_READ, "signal")
+        sel.register(self.sock, "accept")
+        sel.register(self.sig_r, "signal")
         if self.console is not None:
-            sel.register(self.console.master, selectors.EVENT_READ, "console")
+            sel.register(self.console.master, "console")
             if self.spec.foreground_console:
                 self._foreground_console(sel)
         for ch in self.clients.values():
-            sel.register(ch.sock, selectors.EVENT_READ, ch)
+            sel.register(ch.sock, ch)
         self._handle_signals()
         try:
             while self.status is None:
@@ -1430,10 +1430,10 @@ class Monitor:
     def _handle_signals(self) -> None:
         while self.pending:
             sig = self.pending.pop(0)
-            if sig == signal.SIGCHLD:
+            if sig == _signal.SIGCHLD:
                 self._reap_now()
                 continue
-            if sig == signal.SIGWINCH and self.spec.foreground_console:
+            if sig == _signal.SIGWINCH and self.spec.foreground_console:
                 self._winsize()
                 continue
             if self.init_pid > 0 and self.status is None:
@@ -1443,15 +1443,14 @@ class Monitor:
                     pass
 
     def _accept(self, sel: Any) -> None:
-        import selectors
-
         from lxcz.runtime.proto import Channel
 
         try:
-            conn, _ = self.sock.accept()
+            fd, _ = self.sock._accept()  # _socket's accept, close-on-exec
+            conn = _socket.socket(fileno=fd)
         except OSError:
             return
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
         uid = int.from_bytes(creds[4:8], sys.byteorder)
         if uid not in (0, os.geteuid()):
             conn.close()
@@ -1460,7 +1459,7 @@ class Monitor:
         conn.settimeout(5)
         ch = Channel(conn)
         self.clients[conn.fileno()] = ch
-        sel.register(conn, selectors.EVENT_READ, ch)
+        sel.register(conn, ch)
 
     def _drop(self, ch: Any) -> None:
         try:
@@ -1577,7 +1576,7 @@ class Monitor:
                 except LxczError as err:
                     log.warning("%s", err)
             try:
-                os.kill(self.init_pid, signal.SIGKILL)
+                os.kill(self.init_pid, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
@@ -1665,8 +1664,6 @@ class Monitor:
                         err.strerror)
 
     def _foreground_console(self, sel: Any) -> None:
-        import selectors
-
         os.set_blocking(self.console.master, False)
         if os.isatty(0):
             import termios
@@ -1680,7 +1677,7 @@ class Monitor:
             self._winsize()
         self.fg_in = 0
         try:
-            sel.register(0, selectors.EVENT_READ, "stdin")
+            sel.register(0, "stdin")
         except (ValueError, OSError, PermissionError):
             self.fg_in = -1
 
@@ -1721,8 +1718,6 @@ class Monitor:
             self.fg_saved_tty = None
 
     def _get_console(self, ch: Any, ttynum: int) -> None:
-        import selectors
-
         if ttynum == 0 or (ttynum == -1 and not self.ttys):
             if self.console is None:
                 raise LxczError("the container has no console")
@@ -1733,7 +1728,7 @@ class Monitor:
             os.set_blocking(slave, False)
             os.set_blocking(self.console.master, False)
             self.proxies[slave] = (slave, master)
-            self.sel.register(slave, selectors.EVENT_READ, (slave, master))
+            self.sel.register(slave, (slave, master))
             ch.send({"ttynum": 0}, [master])
             os.close(master)
             return
@@ -1796,7 +1791,7 @@ class Monitor:
             self._console_buffer_to_log()
             os.close(self.console_log_fd)
             self.console_log_fd = -1
-        signal.set_wakeup_fd(-1)
+        _signal.set_wakeup_fd(-1)
         for fd in (self.sig_r, self.sig_w):
             if fd >= 0:
                 os.close(fd)
@@ -1830,14 +1825,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _send(sock: socket.socket, msg: Dict[str, Any]) -> None:
+def _send(sock: _socket.socket, msg: Dict[str, Any]) -> None:
     try:
         sock.send(marshal.dumps(msg))
     except OSError:
         pass
 
 
-def _recv(sock: socket.socket) -> Optional[Dict[str, Any]]:
+def _recv(sock: _socket.socket) -> Optional[Dict[str, Any]]:
     while True:
         try:
             data = sock.recv(65536)
@@ -1863,7 +1858,7 @@ def _message(err: BaseException) -> str:
 class Child:
     """Runs in the forked child: namespaces, filesystem, then exec or the PID-1 init."""
 
-    def __init__(self, spec: Spec, sync: socket.socket, monitor: Monitor) -> None:
+    def __init__(self, spec: Spec, sync: _socket.socket, monitor: Monitor) -> None:
         self.spec = spec
         self.sync = sync
         self.monitor = monitor
@@ -1879,11 +1874,11 @@ class Child:
 
     def run(self) -> int:
         s = self.spec
-        signal.set_wakeup_fd(-1)
-        for sig in FORWARDED + (signal.SIGCHLD,):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores both at start-up
+        _signal.set_wakeup_fd(-1)
+        for sig in FORWARDED + (_signal.SIGCHLD,):
+            _signal.signal(sig, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)  # Python ignores both at start-up
         userns = bool(s.idmap) and "user" not in s.share
         if not userns:
             calls.set_dumpable(False)  # later with a user namespace: newuidmap checks us

@@ -14,10 +14,10 @@ another thread holds; callers then fork as usual and write the pid.
 
 from __future__ import annotations
 
+import _signal
 import ctypes
 import errno
 import os
-import signal
 import sys
 
 CLONE_INTO_CGROUP = 0x200000000
@@ -54,7 +54,7 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     lib = _api()
     # struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack,
     # stack_size, tls, set_tid, set_tid_size, cgroup (all __u64)
-    fields = [CLONE_INTO_CGROUP, 0, 0, 0, int(signal.SIGCHLD), 0, 0, 0, 0, 0, cgroup_fd]
+    fields = [CLONE_INTO_CGROUP, 0, 0, 0, int(_signal.SIGCHLD), 0, 0, 0, 0, 0, cgroup_fd]
     args = b"".join(v.to_bytes(8, sys.byteorder) for v in fields)
     lib.PyOS_BeforeFork()
     ctypes.set_errno(0)
