@@ -117,6 +117,11 @@ def _load_dir(cfg: ContainerConfig, path: str, stack: List[str],
         load_file(cfg, os.path.join(path, name), False, stack, where)
 
 
+def load_text(cfg: ContainerConfig, text: str, path: str) -> None:
+    """Parse text as the top file ``path`` (its includes are read from disk)."""
+    _parse_text(cfg, text, path, True, [os.path.realpath(path)])
+
+
 def _parse_text(cfg: ContainerConfig, text: str, path: str, top: bool,
                 stack: List[str]) -> None:
     lines = text.split("\n")

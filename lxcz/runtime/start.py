@@ -770,6 +770,11 @@ class Monitor:
         self.join_paths: List[str] = []  # cgroups the child joins itself
         self.in_v2 = False  # it was created in the cgroup2 one (clone3)
         self.mon_attached = False  # this process is in mon_cgroup
+        self.quiet_since = 0.0  # last activity on the loop (lean.IDLE counts from it)
+        self.lean_tried = False
+        self.lean_cfg: Optional[Tuple[str, str]] = None  # (text, path) to parse on demand
+        self.lean_net: Optional[Dict[str, Any]] = None  # NetState.to_json() + netns_fd
+        self.lean_ephemeral = False
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, state: str) -> None:
@@ -805,15 +810,32 @@ class Monitor:
             self.report_fd = -1
 
     # -- main --------------------------------------------------------------------------
-    def run(self) -> int:
+    def run(self, resumed: bool = False) -> int:
+        """Start, serve, end (and again on reboot). resumed: the container already runs
+        (a re-executed lean monitor, lxcz.runtime.lean)."""
         self._setup_signals()
-        try:
-            calls.set_child_subreaper()
-        except OSError:
-            pass
+        if not resumed:
+            try:
+                calls.set_child_subreaper()
+            except OSError:
+                pass
         code = 1
         try:
             while True:
+                if resumed:
+                    resumed = False
+                    self._reap_now()  # init may have ended during the exec
+                    self._serve()
+                    code = self.exit_code()
+                    rebooting = self.rebooting()
+                    self.set_state("STOPPING")
+                    self.teardown(aborted=False, reboot=rebooting)
+                    if not rebooting:
+                        break
+                    self.reboot_requested = False
+                    self.stopping = False
+                    self.status = None
+                    continue
                 try:
                     self.startup()
                 except Exception as err:  # noqa: BLE001 - every failure aborts cleanly
@@ -833,7 +855,7 @@ class Monitor:
                 self.attach_monitor()
                 if self.spec.daemonize:
                     _trim_memory()
-                self.loop()
+                self._serve()
                 code = self.exit_code()
                 rebooting = self.rebooting()
                 self.set_state("STOPPING")
@@ -855,7 +877,8 @@ class Monitor:
 
     def _destroy_if_ephemeral(self) -> None:
         """lxc.ephemeral = 1: the container goes away when it stops, as in LXC 5."""
-        if not _int(self.spec.cfg.get("lxc.ephemeral") if self.spec.cfg else 0, 0):
+        cfg = self.spec.cfg
+        if not (_int(cfg.get("lxc.ephemeral"), 0) if cfg is not None else self.lean_ephemeral):
             return
         from lxcz.container import Container
 
@@ -1262,7 +1285,7 @@ class Monitor:
         return made
 
     def teardown_network(self) -> None:
-        if self.net_state is None:
+        if self._net() is None:
             return
         from lxcz.net import netdev
 
@@ -1378,6 +1401,26 @@ class Monitor:
         self.mon_cgroup = None
 
     # -- running -------------------------------------------------------------------------
+    def _serve(self) -> None:
+        """The loop; a daemon monitor idle long enough re-executes itself lean on the
+        way (lxcz.runtime.lean; it does not come back here then)."""
+        self.quiet_since = time.monotonic()
+        self.loop()
+
+    def _lean_due(self) -> bool:
+        from lxcz.runtime import lean
+
+        return (self.spec.daemonize and not self.lean_tried and self.status is None
+                and not self.clients and time.monotonic() - self.quiet_since >= lean.IDLE)
+
+    def _go_lean(self) -> None:
+        from lxcz.runtime import lean
+
+        if lean.handover(self) is None:  # not now: try again after another quiet spell
+            self.quiet_since = time.monotonic()
+        else:  # returns only when the exec failed
+            self.lean_tried = True
+
     def loop(self) -> None:
         from lxcz.runtime.poller import Poller
 
@@ -1405,7 +1448,16 @@ class Monitor:
             sel.close()
 
     def _iterate(self, sel: Any) -> None:
-        for key, _ev in sel.select(1.0):
+        if self.lean_tried or not self.spec.daemonize or self.clients:
+            timeout = 1.0
+        else:
+            from lxcz.runtime import lean
+
+            timeout = max(0.0, min(1.0, self.quiet_since + lean.IDLE - time.monotonic()))
+        events = sel.select(timeout)
+        if events:
+            self.quiet_since = time.monotonic()
+        for key, _ev in events:
             what = key.data
             if what == "accept":
                 self._accept(sel)
@@ -1426,6 +1478,8 @@ class Monitor:
         self._handle_signals()
         if self.status is None:
             self._reap_now()
+        if not events and self._lean_due():
+            self._go_lean()
 
     def _handle_signals(self) -> None:
         while self.pending:
@@ -1542,15 +1596,41 @@ class Monitor:
                 self._drop(ch)
         events.broadcast(self.spec.lxcpath, self.spec.name, state)
 
+    def _cfg(self) -> Any:
+        """The configuration (a lean monitor parses its saved text on demand)."""
+        s = self.spec
+        if s.cfg is None and self.lean_cfg is not None:
+            from lxcz.config import parser
+            from lxcz.config.model import ContainerConfig
+
+            text, path = self.lean_cfg
+            cfg = ContainerConfig()
+            cfg.path = path
+            parser.load_text(cfg, text, path)
+            s.cfg = cfg
+        return s.cfg
+
+    def _net(self) -> Any:
+        """The network state (a lean monitor rebuilds it on demand)."""
+        if self.net_state is None and self.lean_net is not None:
+            from lxcz.net import netdev
+
+            st = netdev.NetState.from_json(self.lean_net)
+            st.networks = self.spec.networks
+            st.netns_fd = self.lean_net.get("netns_fd", -1)
+            self.net_state = st
+            self.lean_net = None
+        return self.net_state
+
     def _config_item(self, key: str) -> str:
         """The value the container runs with (including -s definitions)."""
-        cfg = self.spec.cfg
+        cfg = self._cfg()
         if cfg is None:
             raise LxczError("no configuration loaded")
         value = cfg.get_item(key)
         parts = key.split(".")
         if not value and len(parts) == 5 and parts[:2] == ["lxc", "net"] and \
-                parts[3:] == ["veth", "pair"] and self.net_state is not None:
+                parts[3:] == ["veth", "pair"] and self._net() is not None:
             # a generated host-side name: what LXC 5 reports for the running container
             for m in self.net_state.made:
                 if str(m.index) == parts[2] and m.kind == "veth":
@@ -1775,6 +1855,101 @@ class Monitor:
             os.write(self.console.master, data)
         except OSError:
             pass
+
+    # -- lean re-execution (lxcz.runtime.lean) ------------------------------------------
+    def lean_state(self) -> Optional[bytes]:
+        """This running monitor as marshal data for a re-executed one, or None when it
+        should not go lean now (clients, consoles in use, an id map, logging set up)."""
+        s = self.spec
+        if (self.status is not None or self.state != "RUNNING" or self.clients
+                or self.listeners or self.waiters or self.proxies or self.tty_busy
+                or self.pending or self.reboot_requested or self.stopping
+                or self.fg_in >= 0 or s.idmap or log.real is not None):
+            return None
+
+        def cg(c: Any) -> Any:
+            return None if c is None else [c.name, c.kind, c.cgname, dict(c.paths)]
+
+        def pty(p: Any) -> Any:
+            return [p.master, p.slave_path]
+
+        cfg = s.cfg
+        net = None
+        if self.net_state is not None:
+            net = self.net_state.to_json()
+            net["netns_fd"] = self.net_state.netns_fd
+        state = {
+            "spec": {k: v for k, v in vars(s).items() if k != "cfg"},
+            "cfg": [cfg.text(), cfg.path or s.config_file] if cfg is not None else None,
+            "ephemeral": bool(_int(cfg.get("lxc.ephemeral"), 0)) if cfg is not None
+            else False,
+            "sock": self.sock.fileno(), "state": self.state, "init_pid": self.init_pid,
+            "cgroup": cg(self.cgroup), "cgroup_inner": cg(self.cgroup_inner),
+            "mon_cgroup": cg(self.mon_cgroup), "mon_attached": self.mon_attached,
+            "orig_cgroups": self.orig_cgroups, "relative": bool(s.cgroup_dirs.get("relative")),
+            "console": pty(self.console) if self.console is not None else None,
+            "ttys": [pty(t) for t in self.ttys], "console_buf": bytes(self.console_buf),
+            "console_log_fd": self.console_log_fd, "net": net,
+        }
+        try:
+            return marshal.dumps(state)
+        except ValueError:  # something in the spec marshal cannot carry
+            return None
+
+    def lean_fds(self) -> List[int]:
+        """The descriptors the re-executed monitor goes on with."""
+        fds = [self.sock.fileno()] + [t.master for t in self.ttys]
+        if self.console is not None:
+            fds.append(self.console.master)
+        if self.console_log_fd >= 0:
+            fds.append(self.console_log_fd)
+        if self.net_state is not None and self.net_state.netns_fd >= 0:
+            fds.append(self.net_state.netns_fd)
+        return fds
+
+    @classmethod
+    def from_lean(cls, st: Dict[str, Any]) -> Monitor:
+        """The monitor lean_state described, in this (re-executed) process."""
+        spec = Spec.__new__(Spec)
+        spec.__dict__.update(st["spec"])
+        spec.cfg = None
+        sock = _socket.socket(fileno=st["sock"])
+        mon = cls(spec, sock, report_fd=-1)
+        mon.state = st["state"]
+        mon.init_pid = st["init_pid"]
+        mon.lean_tried = True
+        mon.lean_cfg = tuple(st["cfg"]) if st["cfg"] else None  # type: ignore[assignment]
+        mon.lean_ephemeral = st["ephemeral"]
+        mon.lean_net = st["net"]
+        mon.orig_cgroups = st["orig_cgroups"]
+        mon.mon_attached = st["mon_attached"]
+        if st["cgroup"] or st["mon_cgroup"]:
+            from lxcz.cgroups import get_manager
+            from lxcz.cgroups.manager import ContainerCgroup
+
+            mgr = get_manager(relative=True) if st["relative"] else get_manager()
+            for attr in ("cgroup", "cgroup_inner", "mon_cgroup"):
+                if st[attr]:
+                    name, kind, cgname, paths = st[attr]
+                    c = ContainerCgroup(mgr, name, kind, cgname)
+                    c.paths = paths
+                    setattr(mon, attr, c)
+        if st["console"] or st["ttys"]:
+            from lxcz.runtime.dev import Pty
+
+            def pty(master: int, path: str) -> Any:
+                p = Pty.__new__(Pty)
+                p.master, p.slave, p.slave_path = master, -1, path
+                return p
+
+            mon.console = pty(*st["console"]) if st["console"] else None
+            mon.ttys = [pty(*t) for t in st["ttys"]]
+        mon.console_buf = bytearray(st["console_buf"])
+        mon.console_log_fd = st["console_log_fd"]
+        for fd in mon.lean_fds() + ([st["net"]["netns_fd"]] if st["net"] else []):
+            if fd >= 0:
+                os.set_inheritable(fd, False)
+        return mon
 
     def _close_all(self) -> None:
         for ch in list(self.clients.values()):

@@ -7,12 +7,11 @@ libcs) go through syscall(2) with numbers from lxcz.sys.arch where needed.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Optional
+    from typing import Any, Dict, Optional
 
 # clone/unshare/setns flags (linux/sched.h)
 CLONE_NEWNS = 0x00020000
@@ -79,6 +78,20 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+
+
+class _Ctypes:
+    """ctypes, imported at first use: a daemon monitor re-executed to run lean
+    (lxcz.runtime.lean) loads this module but rarely needs ctypes (600 KB of memory)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import ctypes as real
+
+        globals()["ctypes"] = real
+        return getattr(real, name)
+
+
+ctypes: Any = _Ctypes()
 _libc: Optional[ctypes.CDLL] = None
 
 
