@@ -1934,16 +1934,9 @@ class Monitor:
                     c = ContainerCgroup(mgr, name, kind, cgname)
                     c.paths = paths
                     setattr(mon, attr, c)
-        if st["console"] or st["ttys"]:
-            from lxcz.runtime.dev import Pty
-
-            def pty(master: int, path: str) -> Any:
-                p = Pty.__new__(Pty)
-                p.master, p.slave, p.slave_path = master, -1, path
-                return p
-
-            mon.console = pty(*st["console"]) if st["console"] else None
-            mon.ttys = [pty(*t) for t in st["ttys"]]
+        if st["console"]:
+            mon.console = _HeldPty(*st["console"])
+        mon.ttys = [_HeldPty(*t) for t in st["ttys"]]
         mon.console_buf = bytearray(st["console_buf"])
         mon.console_log_fd = st["console_log_fd"]
         for fd in mon.lean_fds() + ([st["net"]["netns_fd"]] if st["net"] else []):
@@ -1971,6 +1964,19 @@ class Monitor:
             if fd >= 0:
                 os.close(fd)
         self.sig_r = self.sig_w = -1
+
+
+class _HeldPty:
+    """The host end of a console or tty a lean monitor took over (lxcz.runtime.dev.Pty's
+    attributes, without loading that module): the slave is the container's by now."""
+
+    def __init__(self, master: int, slave_path: str) -> None:
+        self.master = master
+        self.slave = -1
+        self.slave_path = slave_path
+
+    def close_slave(self) -> None:
+        pass
 
 
 def _chown_all(paths: List[str]) -> None:
