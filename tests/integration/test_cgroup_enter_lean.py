@@ -1,0 +1,233 @@
+"""Processes created in their cgroups (clone3 CLONE_INTO_CGROUP, v1 tasks "0") and the
+daemon monitor re-executed lean once idle: where init, an attached process and the
+monitor end up in every hierarchy, that the lean monitor still serves every command and
+cleans up, and the fallback when clone3 is refused."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runtime_fixtures as R  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def cgroups_of(pid: int) -> dict:
+    """{hierarchy (controllers, or "" for cgroup2): path} of a process."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrl, path = line.rstrip("\n").split(":", 2)
+            out[ctrl] = path
+    return out
+
+
+def monitor_of(lxcpath: str, name: str) -> int:
+    pid = int(R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-pH", check=True).stdout)
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode()
+
+
+@pytest.fixture
+def running(tmp_path):
+    name = R.unique("lean")
+    lxcpath, _ = R.fresh_busybox(tmp_path, name, R.HALT_USR1 + "lxc.tty.max = 1\n")
+    before = R.snapshot(name)
+    try:
+        r = R.lxcz("lxc-start", "-n", name, "-P", lxcpath, "-d")
+        assert r.returncode == 0, r.stderr
+        yield lxcpath, name
+    finally:
+        R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
+        assert R.wait_clean(name, before) == before
+
+
+def test_init_and_monitor_are_in_their_cgroups(running):
+    lxcpath, name = running
+    init = int(R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-pH", check=True).stdout)
+    for ctrl, path in cgroups_of(init).items():
+        assert path.endswith(f"/lxc.payload.{name}"), (ctrl, path)
+    for ctrl, path in cgroups_of(monitor_of(lxcpath, name)).items():
+        assert path.endswith(f"/lxc.monitor.{name}"), (ctrl, path)
+
+
+def test_attached_process_lands_in_the_payload_cgroup(running):
+    lxcpath, name = running
+    p = R.popen("lxc-attach", "-n", name, "-P", lxcpath, "--", "/bin/sleep", "5")
+    try:
+        init = int(R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-pH").stdout)
+        deadline = time.monotonic() + 5
+        sleeper = None
+        while sleeper is None and time.monotonic() < deadline:
+            for pid in os.listdir("/proc"):
+                if pid.isdigit() and int(pid) != init:
+                    try:
+                        if cmdline(int(pid)).strip() == "/bin/sleep 5" and \
+                                f"lxc.payload.{name}" in open(f"/proc/{pid}/cgroup").read():
+                            sleeper = int(pid)
+                    except OSError:
+                        pass
+            time.sleep(0.05)
+        assert sleeper, "the attached process is not in the container's cgroups"
+        assert all(p.endswith(f"/lxc.payload.{name}")
+                   for p in cgroups_of(sleeper).values())
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_idle_monitor_goes_lean_and_still_serves(running):
+    lxcpath, name = running
+    mon = monitor_of(lxcpath, name)
+    assert "[lxcz monitor]" not in cmdline(mon)
+    deadline = time.monotonic() + 10
+    while "[lxcz monitor]" not in cmdline(mon) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    line = cmdline(mon)
+    assert "[lxcz monitor]" in line and f" {name} " in line + " "
+    assert monitor_of(lxcpath, name) == mon  # the same process, re-executed
+    info = R.lxcz("lxc-info", "-n", name, "-P", lxcpath)
+    assert "RUNNING" in info.stdout, info.stderr
+    item = R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-c", "lxc.uts.name")
+    assert item.stdout.strip() == f"lxc.uts.name = {name}", item.stderr
+    r = R.lxcz("lxc-attach", "-n", name, "-P", lxcpath, "--", "/bin/sh", "-c", "exit 7")
+    assert r.returncode == 7, r.stderr
+    assert R.lxcz("lxc-freeze", "-n", name, "-P", lxcpath).returncode == 0
+    assert "FROZEN" in R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-s").stdout
+    assert R.lxcz("lxc-unfreeze", "-n", name, "-P", lxcpath).returncode == 0
+    for ctrl, path in cgroups_of(mon).items():
+        assert path.endswith(f"/lxc.monitor.{name}"), (ctrl, path)
+    r = R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k")
+    assert r.returncode == 0, r.stderr
+    assert "STOPPED" in R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-s").stdout
+
+
+def test_lean_monitor_keeps_the_console(running):
+    lxcpath, name = running
+    mon = monitor_of(lxcpath, name)
+    deadline = time.monotonic() + 10
+    while "[lxcz monitor]" not in cmdline(mon) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "[lxcz monitor]" in cmdline(mon)
+    # the tty is served by the re-executed monitor: a shell on it answers
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(os.environ, PYTHONPATH=R.ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "lxcz", "lxc-console", "-n", name,
+                                   "-P", lxcpath, "-t", "1"], env)
+    try:
+        out = b""
+        deadline = time.monotonic() + 10
+        os.write(fd, b"\r")
+        while b"login" not in out.lower() and b"#" not in out and \
+                time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+            else:
+                os.write(fd, b"\r")
+        assert out, "no output through the lean monitor's tty"
+        os.write(fd, b"\x01q")
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_clone3_refused_falls_back_to_a_plain_fork(tmp_path, monkeypatch):
+    """With clone3 unavailable the child still ends up in the cgroup2 directory."""
+    from lxcz.cgroups import enter
+    from lxcz.sys import clone
+
+    unified = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if " - cgroup2 " in line:
+                unified = line.split()[4]
+                break
+    if unified is None:
+        pytest.skip("no cgroup2 mount")
+    target = os.path.join(unified, R.unique("enter"))
+    os.mkdir(target)
+    try:
+        def refuse(_fd):
+            raise OSError(errno.ENOSYS, "clone3: refused by the test")
+
+        monkeypatch.setattr(clone, "fork_into_cgroup", refuse)
+        rfd, wfd = os.pipe()
+        pid, in_v2 = enter.fork_into([target])
+        if pid == 0:
+            try:
+                enter.join_self([target], in_v2)
+                with open("/proc/self/cgroup") as f:
+                    os.write(wfd, f.read().encode())
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        data = os.read(rfd, 4096).decode()
+        os.close(rfd)
+        os.waitpid(pid, 0)
+        assert in_v2 is False
+        assert f"0::/{os.path.basename(target)}" in data or \
+            data.rstrip().endswith("/" + os.path.basename(target)), data
+    finally:
+        os.rmdir(target)
+
+
+def test_clone3_child_starts_in_the_cgroup():
+    from lxcz.sys import clone
+
+    unified = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if " - cgroup2 " in line:
+                unified = line.split()[4]
+                break
+    if unified is None:
+        pytest.skip("no cgroup2 mount")
+    target = os.path.join(unified, R.unique("clone3"))
+    os.mkdir(target)
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+        rfd, wfd = os.pipe()
+        try:
+            pid = clone.fork_into_cgroup(fd)
+        except OSError as err:
+            pytest.skip(f"clone3 not available: {err}")
+        finally:
+            os.close(fd)
+        if pid == 0:
+            try:
+                with open("/proc/self/cgroup") as f:
+                    os.write(wfd, f.read().encode())
+            finally:
+                os._exit(3)
+        os.close(wfd)
+        data = os.read(rfd, 4096).decode()
+        os.close(rfd)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 3
+        line = [ln for ln in data.splitlines() if ln.startswith("0::")][0]
+        assert line.endswith("/" + os.path.basename(target)), data
+    finally:
+        os.rmdir(target)
