@@ -105,6 +105,18 @@ def memory(impl: Impl, base: list) -> tuple:
             f"monitor {r1 / 1024:.1f} MB + init {r2 / 1024:.1f} MB RSS")
 
 
+def true_rows(up: Impl, me: Impl, tool: str, b_up: list, b_me: list, runs: int) -> list:
+    """lxc-TOOL ... -- /bin/true for both, after a pause and back-to-back: two rows."""
+    rows = []
+    for label, pause in (("", PAUSE), (" back-to-back", 0.0)):
+        res = interleaved({"lxc": lambda: up.run(tool, *b_up, "--", "/bin/true"),
+                           "lxcz": lambda: me.run(tool, *b_me, "--", "/bin/true")},
+                          runs, pause=pause)
+        rows.append((f"lxc-{tool} -- /bin/true{label} (ms)", median_ms(res["lxcz"]),
+                     median_ms(res["lxc"])))
+    return rows
+
+
 def wait_running(impl: Impl, base: list) -> None:
     impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
     time.sleep(1.0)  # let init settle before memory is read
@@ -134,13 +146,7 @@ def main() -> int:
         b_me = ["-n", "bench-me", "-P", scratch.lxcpath]
         bare = bare_interpreter(args.runs)
         if "execute" in only:
-            for label, pause in (("", PAUSE), (" back-to-back", 0.0)):
-                res = interleaved({
-                    "lxc": lambda: up.run("execute", *b_up, "--", "/bin/true"),
-                    "lxcz": lambda: me.run("execute", *b_me, "--", "/bin/true")},
-                    args.runs, pause=pause)
-                rows.append((f"lxc-execute -- /bin/true{label} (ms)",
-                             median_ms(res["lxcz"]), median_ms(res["lxc"])))
+            rows.extend(true_rows(up, me, "execute", b_up, b_me, args.runs))
         if "cycle" in only:
             for label, pause in (("", PAUSE), (" back-to-back", 0.0)):
                 res = interleaved({"lxc": lambda p=pause: cycle(up, b_up, p),
@@ -154,13 +160,7 @@ def main() -> int:
             wait_running(up, b_up)
             wait_running(me, b_me)
             if "attach" in only:
-                for label, pause in (("", PAUSE), (" back-to-back", 0.0)):
-                    res = interleaved({
-                        "lxc": lambda: up.run("attach", *b_up, "--", "/bin/true"),
-                        "lxcz": lambda: me.run("attach", *b_me, "--", "/bin/true")},
-                        args.runs, pause=pause)
-                    rows.append((f"lxc-attach -- /bin/true{label} (ms)",
-                                 median_ms(res["lxcz"]), median_ms(res["lxc"])))
+                rows.extend(true_rows(up, me, "attach", b_up, b_me, args.runs))
             for tool, extra in (("info", ()), ("wait", ("-s", "RUNNING"))):
                 if tool not in only:
                     continue

@@ -61,15 +61,10 @@ def handover(mon: Any) -> Optional[bool]:
 
 def main(fd: int) -> None:
     """The re-executed monitor: rebuild, serve until the container ends, exit."""
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(fd)
-    state = marshal.loads(b"".join(chunks))
     from lxcz.runtime.start import Monitor
+    from lxcz.sys import calls
+
+    state = marshal.loads(calls.read_to_eof(fd))
 
     mon = Monitor.from_lean(state)
     code = 1

@@ -825,36 +825,8 @@ class Monitor:
                 if resumed:
                     resumed = False
                     self._reap_now()  # init may have ended during the exec
-                    self._serve()
-                    code = self.exit_code()
-                    rebooting = self.rebooting()
-                    self.set_state("STOPPING")
-                    self.teardown(aborted=False, reboot=rebooting)
-                    if not rebooting:
-                        break
-                    self.reboot_requested = False
-                    self.stopping = False
-                    self.status = None
-                    continue
-                try:
-                    self.startup()
-                except Exception as err:  # noqa: BLE001 - every failure aborts cleanly
-                    if not isinstance(err, LxczError):
-                        log.debug("start failed", exc_info=True)
-                    message = _message(err)
-                    self.set_state("ABORTING")
-                    self.teardown(aborted=True)
-                    self.report(message)
-                    self.set_state("STOPPED")
-                    if self.spec.daemonize:
-                        return 1
-                    if isinstance(err, LxczError):
-                        raise
-                    raise LxczError(message) from None
-                self.report(None)
-                self.attach_monitor()
-                if self.spec.daemonize:
-                    _trim_memory()
+                elif not self._start_once():
+                    return 1
                 self._serve()
                 code = self.exit_code()
                 rebooting = self.rebooting()
@@ -874,6 +846,30 @@ class Monitor:
             # migration; a new start meanwhile simply gets lxc.monitor.NAME-1
             self._leave_monitor_cgroup()
             self._destroy_if_ephemeral()
+
+    def _start_once(self) -> bool:
+        """startup(), then report RUNNING. A failure aborts with everything cleaned up
+        and reported: False for a daemon, LxczError for the foreground caller."""
+        try:
+            self.startup()
+        except Exception as err:  # noqa: BLE001 - every failure aborts cleanly
+            if not isinstance(err, LxczError):
+                log.debug("start failed", exc_info=True)
+            message = _message(err)
+            self.set_state("ABORTING")
+            self.teardown(aborted=True)
+            self.report(message)
+            self.set_state("STOPPED")
+            if self.spec.daemonize:
+                return False
+            if isinstance(err, LxczError):
+                raise
+            raise LxczError(message) from None
+        self.report(None)
+        self.attach_monitor()
+        if self.spec.daemonize:
+            _trim_memory()
+        return True
 
     def _destroy_if_ephemeral(self) -> None:
         """lxc.ephemeral = 1: the container goes away when it stops, as in LXC 5."""

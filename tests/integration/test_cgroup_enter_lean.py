@@ -154,80 +154,69 @@ def test_lean_monitor_keeps_the_console(running):
         os.close(fd)
 
 
-def test_clone3_refused_falls_back_to_a_plain_fork(tmp_path, monkeypatch):
+def unified_mount() -> str:
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if " - cgroup2 " in line:
+                return line.split()[4]
+    pytest.skip("no cgroup2 mount")
+
+
+def cgroup2_of_child(fork, after=None) -> tuple:
+    """fork() -> (pid, extra); the child runs after(extra), then reports its
+    /proc/self/cgroup line for cgroup2 and exits 3. Returns (that line, extra)."""
+    rfd, wfd = os.pipe()
+    pid, extra = fork()
+    if pid == 0:
+        try:
+            if after is not None:
+                after(extra)
+            with open("/proc/self/cgroup") as f:
+                os.write(wfd, f.read().encode())
+        finally:
+            os._exit(3)
+    os.close(wfd)
+    data = os.read(rfd, 4096).decode()
+    os.close(rfd)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 3, data
+    return [ln for ln in data.splitlines() if ln.startswith("0::")][0], extra
+
+
+@pytest.fixture
+def v2dir():
+    target = os.path.join(unified_mount(), R.unique("enter"))
+    os.mkdir(target)
+    try:
+        yield target
+    finally:
+        os.rmdir(target)
+
+
+def test_clone3_refused_falls_back_to_a_plain_fork(v2dir, monkeypatch):
     """With clone3 unavailable the child still ends up in the cgroup2 directory."""
     from lxcz.cgroups import enter
     from lxcz.sys import clone
 
-    unified = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if " - cgroup2 " in line:
-                unified = line.split()[4]
-                break
-    if unified is None:
-        pytest.skip("no cgroup2 mount")
-    target = os.path.join(unified, R.unique("enter"))
-    os.mkdir(target)
-    try:
-        def refuse(_fd):
-            raise OSError(errno.ENOSYS, "clone3: refused by the test")
+    def refuse(_fd):
+        raise OSError(errno.ENOSYS, "clone3: refused by the test")
 
-        monkeypatch.setattr(clone, "fork_into_cgroup", refuse)
-        rfd, wfd = os.pipe()
-        pid, in_v2 = enter.fork_into([target])
-        if pid == 0:
-            try:
-                enter.join_self([target], in_v2)
-                with open("/proc/self/cgroup") as f:
-                    os.write(wfd, f.read().encode())
-            finally:
-                os._exit(0)
-        os.close(wfd)
-        data = os.read(rfd, 4096).decode()
-        os.close(rfd)
-        os.waitpid(pid, 0)
-        assert in_v2 is False
-        assert f"0::/{os.path.basename(target)}" in data or \
-            data.rstrip().endswith("/" + os.path.basename(target)), data
-    finally:
-        os.rmdir(target)
+    monkeypatch.setattr(clone, "fork_into_cgroup", refuse)
+    line, in_v2 = cgroup2_of_child(lambda: enter.fork_into([v2dir]),
+                                   lambda v2: enter.join_self([v2dir], v2))
+    assert in_v2 is False
+    assert line.endswith("/" + os.path.basename(v2dir)), line
 
 
-def test_clone3_child_starts_in_the_cgroup():
+def test_clone3_child_starts_in_the_cgroup(v2dir):
     from lxcz.sys import clone
 
-    unified = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if " - cgroup2 " in line:
-                unified = line.split()[4]
-                break
-    if unified is None:
-        pytest.skip("no cgroup2 mount")
-    target = os.path.join(unified, R.unique("clone3"))
-    os.mkdir(target)
+    fd = os.open(v2dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
-        rfd, wfd = os.pipe()
         try:
-            pid = clone.fork_into_cgroup(fd)
+            line, _ = cgroup2_of_child(lambda: (clone.fork_into_cgroup(fd), None))
         except OSError as err:
             pytest.skip(f"clone3 not available: {err}")
-        finally:
-            os.close(fd)
-        if pid == 0:
-            try:
-                with open("/proc/self/cgroup") as f:
-                    os.write(wfd, f.read().encode())
-            finally:
-                os._exit(3)
-        os.close(wfd)
-        data = os.read(rfd, 4096).decode()
-        os.close(rfd)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 3
-        line = [ln for ln in data.splitlines() if ln.startswith("0::")][0]
-        assert line.endswith("/" + os.path.basename(target)), data
     finally:
-        os.rmdir(target)
+        os.close(fd)
+    assert line.endswith("/" + os.path.basename(v2dir)), line
