@@ -91,9 +91,7 @@ def test_idle_monitor_goes_lean_and_still_serves(running):
     lxcpath, name = running
     mon = monitor_of(lxcpath, name)
     assert "[lxcz monitor]" not in cmdline(mon)
-    deadline = time.monotonic() + 10
-    while "[lxcz monitor]" not in cmdline(mon) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_lean(mon)
     line = cmdline(mon)
     assert "[lxcz monitor]" in line and f" {name} " in line + " "
     assert monitor_of(lxcpath, name) == mon  # the same process, re-executed
@@ -113,13 +111,40 @@ def test_idle_monitor_goes_lean_and_still_serves(running):
     assert "STOPPED" in R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-s").stdout
 
 
-def test_lean_monitor_keeps_the_console(running):
-    lxcpath, name = running
-    mon = monitor_of(lxcpath, name)
+def wait_lean(mon: int) -> None:
     deadline = time.monotonic() + 10
     while "[lxcz monitor]" not in cmdline(mon) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "[lxcz monitor]" in cmdline(mon)
+
+
+def test_lean_monitor_reboots_the_container(tmp_path):
+    name = R.unique("leanrb")
+    lxcpath, _ = R.fresh_busybox(tmp_path, name, R.HALT_USR1 +
+                                 "lxc.signal.reboot = SIGTERM\n")  # busybox: reboot
+    before = R.snapshot(name)
+    try:
+        assert R.lxcz("lxc-start", "-n", name, "-P", lxcpath, "-d").returncode == 0
+        mon = monitor_of(lxcpath, name)
+        wait_lean(mon)
+        first = R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-pH").stdout.strip()
+        r = R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-r", "-t", "10")
+        assert r.returncode == 0, r.stderr
+        assert R.lxcz("lxc-wait", "-n", name, "-P", lxcpath, "-s", "RUNNING",
+                      "-t", "10").returncode == 0
+        second = R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-pH").stdout.strip()
+        assert second and second != first
+        assert monitor_of(lxcpath, name) == mon
+        assert R.lxcz("lxc-attach", "-n", name, "-P", lxcpath, "--",
+                      "/bin/true").returncode == 0
+    finally:
+        R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
+        assert R.wait_clean(name, before) == before
+
+
+def test_lean_monitor_keeps_the_console(running):
+    lxcpath, name = running
+    wait_lean(monitor_of(lxcpath, name))
     # the tty is served by the re-executed monitor: a shell on it answers
     import pty
     import select
