@@ -189,12 +189,9 @@ def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> 
                 own_pidns = os.open("/proc/self/ns/pid_for_children",
                                     os.O_RDONLY | os.O_CLOEXEC)
                 calls.setns(fds["pid"], calls.CLONE_NEWPID)
-            if spec.cgroup_paths:
-                from lxcz.cgroups import enter
+            from lxcz.cgroups import enter
 
-                child, in_v2 = enter.fork_into(spec.cgroup_paths)
-            else:
-                child, in_v2 = os.fork(), False
+            child, in_v2 = enter.fork_into(spec.cgroup_paths)  # plain fork without paths
             if child == 0:  # pragma: no cover - runs in the child, reports via the pipe
                 os.close(rfd)
                 spec.cgroup_in_v2 = in_v2
@@ -381,10 +378,9 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.pty_sock is not None:
         keep.add(spec.pty_sock)
     _close_host_fds(keep)
-    if spec.cgroup_paths:
-        from lxcz.cgroups import enter
+    from lxcz.cgroups import enter
 
-        enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
+    enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
     for ns in NS_ORDER:
         if ns in fds:
             try:
@@ -479,7 +475,7 @@ def wait_status(pid: int, forward: bool = False) -> int:
 
 
 def exit_code(status: int) -> int:
-    """A wait status as a shell reports it: the exit code, or 128 + the _signal."""
+    """A wait status as a shell reports it: the exit code, or 128 + the signal."""
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     if os.WIFEXITED(status):

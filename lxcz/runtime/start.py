@@ -523,13 +523,10 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         raise
     paths = list(mon_cg.paths.values()) if mon_cg is not None else []
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
-    try:
-        if paths:
-            from lxcz.cgroups import enter
+    from lxcz.cgroups import enter
 
-            pid, in_v2 = enter.fork_into(paths)
-        else:
-            pid, in_v2 = os.fork(), False
+    try:
+        pid, in_v2 = enter.fork_into(paths)  # a plain fork without paths
     except OSError as err:
         for fd in (rfd, wfd):
             os.close(fd)
@@ -541,8 +538,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         running = False  # once the monitor runs, it removes its cgroup itself
         try:
             os.close(rfd)
-            if paths:
-                enter.join_self(paths, in_v2)
+            enter.join_self(paths, in_v2)
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
@@ -731,8 +727,13 @@ def monitor_cgroup(s: Spec) -> Tuple[Any, Dict[str, str]]:
     if mgr is None:
         return None, {}
     orig = _clean_leftovers(mgr, s)
+    return _new_monitor_cgroup(mgr, s), orig
+
+
+def _new_monitor_cgroup(mgr: Any, s: Spec) -> Any:
+    """lxc.monitor.NAME (lxc.cgroup.dir.monitor, or the pattern)."""
     return mgr.create(s.name, kind="monitor", pattern=s.cgroup_pattern,
-                      path=s.cgroup_dirs.get("monitor")), orig
+                      path=s.cgroup_dirs.get("monitor"))
 
 
 class Monitor:
@@ -827,7 +828,7 @@ class Monitor:
                     self._reap_now()  # init may have ended during the exec
                 elif not self._start_once():
                     return 1
-                self._serve()
+                self.loop()
                 code = self.exit_code()
                 rebooting = self.rebooting()
                 self.set_state("STOPPING")
@@ -968,9 +969,7 @@ class Monitor:
         try:
             if s.daemonize:
                 # attached once RUNNING is reported (the daemon of an ordinary user)
-                self.mon_cgroup = mgr.create(s.name, kind="monitor",
-                                             pattern=s.cgroup_pattern,
-                                             path=s.cgroup_dirs.get("monitor"))
+                self.mon_cgroup = _new_monitor_cgroup(mgr, s)
             self._make_payload(mgr)
         except LxczError as err:
             if os.geteuid() == 0 or s.cgroup_v1 or s.cgroup_v2:
@@ -1132,12 +1131,9 @@ class Monitor:
                 oldtime = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
                 calls.unshare(calls.CLONE_NEWTIME)
                 calls.set_timens_offsets(s.time_offsets)
-            if self.join_paths:
-                from lxcz.cgroups import enter
+            from lxcz.cgroups import enter
 
-                pid, self.in_v2 = enter.fork_into(self.join_paths)
-            else:
-                pid = os.fork()
+            pid, self.in_v2 = enter.fork_into(self.join_paths)  # plain fork without paths
         except OSError as err:
             self._restore_ns(oldns, oldtime)
             raise LxczError(f"cannot create the container's init: {err.strerror}") from None
@@ -1397,12 +1393,6 @@ class Monitor:
         self.mon_cgroup = None
 
     # -- running -------------------------------------------------------------------------
-    def _serve(self) -> None:
-        """The loop; a daemon monitor idle long enough re-executes itself lean on the
-        way (lxcz.runtime.lean; it does not come back here then)."""
-        self.quiet_since = time.monotonic()
-        self.loop()
-
     def _lean_due(self) -> bool:
         from lxcz.runtime import lean
 
@@ -1418,7 +1408,11 @@ class Monitor:
             self.lean_tried = True
 
     def loop(self) -> None:
+        """Serve until init ends. A daemon monitor idle long enough re-executes itself
+        lean on the way (lxcz.runtime.lean; it does not come back here then)."""
         from lxcz.runtime.poller import Poller
+
+        self.quiet_since = time.monotonic()
 
         sel = Poller()
         self.sel = sel
@@ -1899,8 +1893,10 @@ class Monitor:
             fds.append(self.console.master)
         if self.console_log_fd >= 0:
             fds.append(self.console_log_fd)
-        if self.net_state is not None and self.net_state.netns_fd >= 0:
-            fds.append(self.net_state.netns_fd)
+        netns = self.net_state.netns_fd if self.net_state is not None else \
+            (self.lean_net or {}).get("netns_fd", -1)
+        if netns >= 0:
+            fds.append(netns)
         return fds
 
     @classmethod
@@ -1935,9 +1931,8 @@ class Monitor:
         mon.ttys = [_HeldPty(*t) for t in st["ttys"]]
         mon.console_buf = bytearray(st["console_buf"])
         mon.console_log_fd = st["console_log_fd"]
-        for fd in mon.lean_fds() + ([st["net"]["netns_fd"]] if st["net"] else []):
-            if fd >= 0:
-                os.set_inheritable(fd, False)
+        for fd in mon.lean_fds():
+            os.set_inheritable(fd, False)
         return mon
 
     def _close_all(self) -> None:
@@ -2066,11 +2061,10 @@ class Child:
         msg = _recv(self.sync)
         if not msg or not msg.get("go"):
             return 1
-        mon = self.monitor
-        if mon.join_paths:  # before any namespace: the cgroup namespace's root is this
-            from lxcz.cgroups import enter
+        from lxcz.cgroups import enter
 
-            enter.join_self(mon.join_paths, mon.in_v2)
+        # before any namespace: the cgroup namespace's root is where init is now
+        enter.join_self(self.monitor.join_paths, self.monitor.in_v2)
         if userns:
             if s.rootfs_store and s.rootfs and os.geteuid() == 0:
                 # a block or overlay store cannot be mounted from inside the user
