@@ -36,11 +36,11 @@ manager over an in-memory cgroupfs without root.
 
 from __future__ import annotations
 
-from lxcz.cgroups.manager import CgroupManager, ContainerCgroup
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
+
+    from lxcz.cgroups.manager import CgroupManager, ContainerCgroup
 
 __all__ = ["CgroupManager", "ContainerCgroup", "get_manager"]
 
@@ -51,6 +51,8 @@ def get_manager(fs: Any = None, mountinfo: Optional[str] = None,
                 proc_cgroup: Optional[str] = None, relative: bool = False,
                 euid: Optional[int] = None, delegate: Optional[bool] = None) -> CgroupManager:
     """The manager for this host (cached), or a fresh one for the arguments given."""
+    from lxcz.cgroups.manager import CgroupManager
+
     global _default
     if fs is None and mountinfo is None and proc_cgroup is None and not relative \
             and euid is None and delegate is None:
@@ -59,3 +61,13 @@ def get_manager(fs: Any = None, mountinfo: Optional[str] = None,
         return _default
     return CgroupManager(fs=fs, mountinfo=mountinfo, proc_cgroup=proc_cgroup,
                          relative=relative, euid=euid, delegate=delegate)
+
+
+def __getattr__(name: str) -> Any:
+    # the manager is imported on first use: a child that only joins cgroups
+    # (lxcz.cgroups.enter) does not pay for it
+    if name in ("CgroupManager", "ContainerCgroup"):
+        from lxcz.cgroups import manager
+
+        return getattr(manager, name)
+    raise AttributeError(f"module 'lxcz.cgroups' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import _signal
 import errno
 import os
+import sys
 
 from lxcz.errors import LxczError
 
@@ -280,7 +281,6 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
     is the fallback (then ``tty`` in the container cannot name its terminal).
     """
     import _socket
-    import array
 
     from lxcz.sys import attachcalls
 
@@ -297,7 +297,7 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
         sock = _socket.socket(fileno=spec.pty_sock)
         if master >= 0:
             sock.sendmsg([b"C"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                   array.array("i", [master]).tobytes())])
+                                   master.to_bytes(4, sys.byteorder, signed=True))])
             os.close(master)
         else:
             sock.sendall(b"H")
@@ -315,10 +315,8 @@ def _close_host_fds(keep: set) -> None:  # pragma: no cover - child only
     """Close every descriptor not in ``keep``; nothing of the host's reaches the exec."""
     try:
         names = os.listdir("/proc/self/fd")
-    except OSError:
-        import resource
-
-        names = [str(n) for n in range(resource.getrlimit(resource.RLIMIT_NOFILE)[0])]
+    except OSError:  # no /proc in the container: every possible descriptor
+        names = [str(n) for n in range(os.sysconf("SC_OPEN_MAX"))]
     for name in names:
         fd = int(name)
         if fd not in keep:
@@ -350,17 +348,24 @@ def _remount_sys_proc(net_joined: bool) -> None:  # pragma: no cover - child onl
 def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[str, int],
            errfd: int) -> None:  # pragma: no cover - runs in the attached child
     # Everything the child needs is imported now: once it is in the container's mount
-    # namespace, neither lxcz nor the standard library can be found any more.
-    import _socket  # noqa: F401
-    import array  # noqa: F401 - used by _terminal_in_container
-    import resource  # noqa: F401 - used by _close_host_fds
+    # namespace, neither lxcz nor the standard library can be found any more. Only what
+    # this spec uses: each import is time before the command runs.
+    from lxcz.cgroups import enter
+    from lxcz.sys import calls
 
-    from lxcz.security import caps  # noqa: F401
-    from lxcz.sys import attachcalls, calls  # noqa: F401
-    from lxcz.sys import seccomp as _seccomp  # noqa: F401
+    last_cap = 0
+    if spec.caps_keep is not None:
+        from lxcz.security import caps
 
-    last_cap = caps.last_cap() if spec.caps_keep is not None else 0
+        last_cap = caps.last_cap()
+    if spec.tty_slave is not None:
+        import _socket  # noqa: F401 - used by _terminal_in_container
+
+        from lxcz.sys import attachcalls  # noqa: F401
+    _seccomp = None
     if spec.seccomp:
+        from lxcz.sys import seccomp as _seccomp
+
         _seccomp._lib()  # loads libc and the per-arch syscall table while we can
         _seccomp._seccomp_nr()
     calls.set_dumpable(False)
@@ -378,8 +383,6 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.pty_sock is not None:
         keep.add(spec.pty_sock)
     _close_host_fds(keep)
-    from lxcz.cgroups import enter
-
     enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
     for ns in NS_ORDER:
         if ns in fds:
@@ -413,7 +416,7 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
             raise
     if spec.no_new_privs:
         calls.prctl(calls.PR_SET_NO_NEW_PRIVS, 1)
-    if spec.seccomp:
+    if _seccomp is not None:
         _seccomp.install_filter(spec.seccomp)
     os.setgid(spec.gid)
     os.setuid(spec.uid)
@@ -438,8 +441,6 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     os.close(errfd)
     rc = run(payload)
     try:
-        import sys
-
         sys.stdout.flush()
         sys.stderr.flush()
     except Exception:  # noqa: BLE001
@@ -554,19 +555,16 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
 def _recv_master(sock: Any) -> Optional[int]:
     """The container-side pty master the child sent, or None (host pty in use)."""
     import _socket
-    import array
 
     try:
         data, anc, _flags, _addr = sock.recvmsg(1, _socket.CMSG_SPACE(4))
     except OSError:
         return None
     for level, kind, payload in anc:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(payload[: len(payload) - len(payload) % 4])
-            if arr:
-                os.set_inheritable(arr[0], False)
-                return arr[0]
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(payload) >= 4:
+            fd = int.from_bytes(payload[:4], sys.byteorder, signed=True)
+            os.set_inheritable(fd, False)
+            return fd
     return None
 
 

@@ -773,6 +773,7 @@ class Monitor:
         self.mon_attached = False  # this process is in mon_cgroup
         self.quiet_since = 0.0  # last activity on the loop (lean.IDLE counts from it)
         self.lean_tried = False
+        self.trimmed = False  # lxcz.sys.trim done since the loop was last busy
         self.lean_cfg: Optional[Tuple[str, str]] = None  # (text, path) to parse on demand
         self.lean_net: Optional[Dict[str, Any]] = None  # NetState.to_json() + netns_fd
         self.lean_ephemeral = False
@@ -1438,15 +1439,18 @@ class Monitor:
             sel.close()
 
     def _iterate(self, sel: Any) -> None:
-        if self.lean_tried or not self.spec.daemonize or self.clients:
-            timeout = 1.0
-        else:
-            from lxcz.runtime import lean
+        from lxcz.runtime import lean
 
+        if self.clients:
+            timeout = 1.0
+        elif self.trimmed:
+            timeout = 30.0  # a safety net only: signals and clients wake the loop
+        else:
             timeout = max(0.0, min(1.0, self.quiet_since + lean.IDLE - time.monotonic()))
         events = sel.select(timeout)
         if events:
             self.quiet_since = time.monotonic()
+            self.trimmed = False
         for key, _ev in events:
             what = key.data
             if what == "accept":
@@ -1468,8 +1472,17 @@ class Monitor:
         self._handle_signals()
         if self.status is None:
             self._reap_now()
-        if not events and self._lean_due():
-            self._go_lean()
+        if not events and not self.clients and self.status is None \
+                and time.monotonic() - self.quiet_since >= lean.IDLE:
+            if self._lean_due():
+                self._go_lean()  # returns only when it did not re-execute
+            if not self.trimmed:
+                # quiet for a while: give back the pages start-up touched and the loop
+                # does not need (lxcz.sys.trim)
+                from lxcz.sys import trim
+
+                trim.trim()
+                self.trimmed = True
 
     def _handle_signals(self) -> None:
         while self.pending:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import sys
 import time
 
@@ -109,6 +110,46 @@ def test_idle_monitor_goes_lean_and_still_serves(running):
     r = R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k")
     assert r.returncode == 0, r.stderr
     assert "STOPPED" in R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-s").stdout
+
+
+def file_rss_kb(pid: int) -> int:
+    """Resident kB of pid's file mappings (Rss - Anonymous)."""
+    vals = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if parts[-1] == "kB":
+                vals[parts[0]] = int(parts[1])
+    return vals["Rss:"] - vals["Anonymous:"]
+
+
+def wait_trimmed(mon: int, limit: int) -> int:
+    deadline = time.monotonic() + 10
+    while file_rss_kb(mon) >= limit and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return file_rss_kb(mon)
+
+
+def test_idle_monitor_gives_back_startup_pages_and_still_serves(running):
+    """lxcz.sys.trim: once quiet, the monitor keeps fewer file pages resident than a bare
+    interpreter that has just started (whose whole start-up is still mapped); a request
+    brings back what it needs and the next quiet spell trims again."""
+    lxcpath, name = running
+    mon = monitor_of(lxcpath, name)
+    wait_lean(mon)
+    bare = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)
+        limit = file_rss_kb(bare.pid)
+    finally:
+        bare.kill()
+        bare.wait()
+    assert wait_trimmed(mon, limit) < limit
+    r = R.lxcz("lxc-attach", "-n", name, "-P", lxcpath, "--", "/bin/sh", "-c", "exit 3")
+    assert r.returncode == 3, r.stderr
+    assert "RUNNING" in R.lxcz("lxc-info", "-n", name, "-P", lxcpath, "-s").stdout
+    assert wait_trimmed(mon, limit) < limit
+    assert R.lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k").returncode == 0
 
 
 def wait_lean(mon: int) -> None:
