@@ -15,13 +15,14 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Sequence
+    from typing import Any, Dict, List, Optional, Sequence
 
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1,
              _signal.SIGUSR2, _signal.SIGWINCH, _signal.SIGALRM, _signal.SIGCONT)
 # signals that ask an init to shut down; the command gets SIGTERM
 SHUTDOWN = (_signal.SIGPWR,)
 GRACE = 1.0  # seconds the remaining processes get between SIGTERM and SIGKILL
+TRIM_AFTER = 0.5  # seconds after the command started: lxcz.sys.trim (see _trim_when_settled)
 
 
 def close_host_fds(keep: Sequence[int] = (0, 1, 2)) -> None:
@@ -62,6 +63,24 @@ def status_code(status: int) -> int:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     return 255
+
+
+def _trim_when_settled() -> Any:
+    """Half a second after the command started, give back the start-up pages this
+    process will not use again while it waits (lxcz.sys.trim): once, from SIGALRM,
+    which interrupts the waitpid the loop sleeps in. Returns the SIGALRM handler to
+    restore, None when nothing was set up."""
+    try:
+        from lxcz.sys import trim
+    except ImportError:  # in the container without it loaded beforehand
+        return None
+
+    def on_alarm(_sig: int, _frame: object) -> None:
+        trim.trim()
+
+    old = _signal.signal(_signal.SIGALRM, on_alarm)
+    _signal.setitimer(_signal.ITIMER_REAL, TRIM_AFTER)
+    return old if old is not None else _signal.SIG_DFL
 
 
 def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-init",
@@ -114,7 +133,18 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
             pass
         exec_command(argv, env, prog, name)
     state["child"] = child
+    old_alarm = _trim_when_settled()
+    try:
+        return _reap_all(child, state, own_namespace)
+    finally:
+        if old_alarm is not None:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+            _signal.signal(_signal.SIGALRM, old_alarm)
 
+
+def _reap_all(child: int, state: Dict[str, Any], own_namespace: bool) -> int:
+    """Reap until the command has ended and (as PID 1) every other process is gone;
+    return the command's exit code."""
     code: Optional[int] = None
     deadline: Optional[float] = None
     while True:

@@ -1078,6 +1078,11 @@ class Monitor:
 
         from lxcz.runtime import dev, init, rootfs  # noqa: F401
 
+        if s.useinit:
+            from lxcz.sys import trim
+
+            trim.prepare()
+
         if s.cap_keep is not None:
             from lxcz.security import caps
             from lxcz.sys import capabilities
@@ -1132,8 +1137,13 @@ class Monitor:
                 oldtime = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
                 calls.unshare(calls.CLONE_NEWTIME)
                 calls.set_timens_offsets(s.time_offsets)
+            import gc
+
             from lxcz.cgroups import enter
 
+            # what exists now is shared with the child (and init) until written: a garbage
+            # collection in either would write to every object and copy all of it
+            gc.freeze()
             pid, self.in_v2 = enter.fork_into(self.join_paths)  # plain fork without paths
         except OSError as err:
             self._restore_ns(oldns, oldtime)

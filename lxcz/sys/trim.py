@@ -55,6 +55,15 @@ def _bind() -> tuple:
     return _fns
 
 
+def prepare() -> None:
+    """Load now what trim needs (for a process about to pivot into a container, where
+    neither the standard library nor lxcz can be found any more)."""
+    try:
+        _bind()
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def droppable(smaps: str) -> list:
     """(start, length) of each mapping in an smaps text that trim may drop."""
     out = []
