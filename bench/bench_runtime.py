@@ -8,7 +8,8 @@ Measures, for LXC and lxcz alternately (medians over --runs):
   * lxc-info -n NAME and lxc-wait -n NAME -s RUNNING on a running container (issue #4:
     target <= 2x the bare interpreter ``python3 -I -S -c pass``; the ratio to upstream
     is printed too)
-  * resident memory of the monitor + init of a running container (RSS and PSS, the
+  * resident memory of the monitor + init of a running container, started with
+    lxc-start -d and with lxc-execute (RSS and PSS, the
     issue's targets, and private dirty memory, which no sharing or trimming changes),
     read once the container has been left alone for SETTLE seconds
 
@@ -123,6 +124,25 @@ def true_rows(up: Impl, me: Impl, tool: str, b_up: list, b_me: list, runs: int) 
     return rows
 
 
+def execute_memory(impl: Impl, base: list) -> tuple:
+    """memory() of a container run by lxc-execute -- /bin/sleep: the monitor is the
+    lxc-execute process itself and the init is lxc-init (LXC's init.lxc)."""
+    p = subprocess.Popen(impl.cmds["execute"] + base + ["--", "/bin/sleep", "60"], cwd=ROOT,
+                         env=impl.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
+        time.sleep(1.0)
+        return memory(impl, base)
+    finally:
+        impl.run("stop", *base, "-k", check=False)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def wait_running(impl: Impl, base: list) -> None:
     impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
     time.sleep(1.0)  # let init settle before memory is read
@@ -160,6 +180,13 @@ def main() -> int:
                                   args.runs, warmup=0)
                 rows.append((f"start -d + wait + stop -k{label} (ms)",
                              median_ms(res["lxcz"]), median_ms(res["lxc"])))
+        if "memory" in only:
+            r_up, p_up, a_up, d_up = execute_memory(up, b_up)
+            r_me, p_me, a_me, d_me = execute_memory(me, b_me)
+            rows.append(("lxc-execute monitor+init RSS (MB)", r_me, r_up))
+            rows.append(("lxc-execute monitor+init PSS (MB)", p_me, p_up))
+            rows.append(("lxc-execute private dirty (MB)", a_me, a_up))
+            notes.append(f"lxc-execute: lxcz {d_me}; LXC {d_up}")
         if only & {"attach", "info", "wait", "memory"}:
             up.run("start", *b_up, "-d")
             me.run("start", *b_me, "-d")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,10 +53,29 @@ PER_LINUX = 0x0000
 PER_LINUX32 = 0x0008
 
 
-# name, audit arch, bits (width of a syscall argument register), big_endian, table (key
-# in syscall_table.py), nr_offset (added to every number of the table: x32). A plain
-# namedtuple: typing.NamedTuple would import typing on every start.
-Arch = namedtuple("Arch", "name audit_arch bits big_endian table nr_offset", defaults=(0,))
+class Arch(tuple):
+    """name, audit arch, bits (width of a syscall argument register), big_endian, table
+    (key in syscall_table.py), nr_offset (added to every number of the table: x32).
+
+    A tuple with named fields, written out: namedtuple would load ``collections`` (400 KB
+    in every process that starts a container) and typing.NamedTuple ``typing``."""
+
+    __slots__ = ()
+    _fields = ("name", "audit_arch", "bits", "big_endian", "table", "nr_offset")
+
+    def __new__(cls, name: str, audit_arch: int, bits: int, big_endian: bool, table: str,
+                nr_offset: int = 0) -> Arch:
+        return tuple.__new__(cls, (name, audit_arch, bits, big_endian, table, nr_offset))
+
+    def __repr__(self) -> str:
+        return "Arch(" + ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self)) + ")"
+
+    name = property(lambda self: self[0])
+    audit_arch = property(lambda self: self[1])
+    bits = property(lambda self: self[2])
+    big_endian = property(lambda self: self[3])
+    table = property(lambda self: self[4])
+    nr_offset = property(lambda self: self[5])
 
 
 ARCHES: Dict[str, Arch] = {
