@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 
 import pytest
 from conftest import LXCZ, need, unimplemented
@@ -195,6 +196,56 @@ def test_start_attach_stop(host, busybox_ct):
     info = host.run(f"lxc-info -P {path} -n {name} -s")
     if not unimplemented(info):
         assert "STOPPED" in info.stdout, info.stdout
+
+
+# python3 -c programs for the guest (no "$": this harness's remote shell expands it even
+# inside single quotes). kB of file pages resident: Rss - Anonymous of smaps_rollup.
+_FILE_RSS = ("def file_rss(pid):\n"
+             "    v = dict((w[0], int(w[1])) for w in (l.split() for l in "
+             "open('/proc/%d/smaps_rollup' % pid)) if w[-1] == 'kB')\n"
+             "    return v['Rss:'] - v['Anonymous:']\n")
+# what a bare interpreter keeps one second after it started
+BARE_FILE_RSS = _FILE_RSS + (
+    "import subprocess, sys, time\n"
+    "p = subprocess.Popen([sys.executable, '-I', '-S', '-c', 'import time; time.sleep(60)'])\n"
+    "time.sleep(1)\n"
+    "print(file_rss(p.pid))\n"
+    "p.kill()\n")
+# argv: init pid, limit; waits up to 30 s for the monitor of init to be lean and below
+MONITOR_TRIMMED = _FILE_RSS + (
+    "import sys, time\n"
+    "init, limit = int(sys.argv[1]), int(sys.argv[2])\n"
+    "mon = int(open('/proc/%d/stat' % init).read().rsplit(')', 1)[1].split()[1])\n"
+    "for _ in range(60):\n"
+    "    lean = b'lxcz monitor' in open('/proc/%d/cmdline' % mon, 'rb').read()\n"
+    "    if lean and file_rss(mon) < limit:\n"
+    "        sys.exit(0)\n"
+    "    time.sleep(0.5)\n"
+    "print(lean, file_rss(mon), open('/proc/%d/smaps_rollup' % mon).read())\n"
+    "sys.exit(1)\n")
+
+
+def test_idle_monitor_goes_lean_trims_and_serves(host, busybox_ct):
+    """On this CPU and kernel: an idle daemon monitor re-executes lean and unmaps the
+    interpreter code it does not run (lxcz.sys.trim: raw madvise through _ctypes), so it
+    keeps fewer file pages resident than a bare interpreter, and still serves."""
+    path, name = busybox_ct
+    need(host.run(f"lxc-start -P {path} -n {name} -d"), "lxc-start")
+    try:
+        init = host.run(f"lxc-info -P {path} -n {name} -pH")
+        assert init.rc == 0, init.stderr
+        bare = host.run("python3 -c " + shlex.quote(BARE_FILE_RSS))
+        assert bare.rc == 0, bare.stderr
+        limit = int(bare.stdout)
+        ok = host.run("python3 -c " + shlex.quote(MONITOR_TRIMMED)
+                      + f" {int(init.stdout)} {limit}")
+        assert ok.rc == 0, (limit, ok.stdout, ok.stderr)
+        att = host.run(f"lxc-attach -P {path} -n {name} -- /bin/sh -c 'exit 4'")
+        assert att.rc == 4, att.stderr
+    finally:
+        host.run(f"lxc-stop -P {path} -n {name} -k")
+    info = host.run(f"lxc-info -P {path} -n {name} -s")
+    assert "STOPPED" in info.stdout, info.stdout
 
 
 def test_container_cgroup(host, vm, busybox_ct):
