@@ -839,6 +839,7 @@ class Monitor:
                 self.reboot_requested = False
                 self.stopping = False
                 self.status = None
+            self._stop_listening()
             self.set_state("STOPPED")
             return code
         finally:
@@ -861,6 +862,7 @@ class Monitor:
             self.set_state("ABORTING")
             self.teardown(aborted=True)
             self.report(message)
+            self._stop_listening()
             self.set_state("STOPPED")
             if self.spec.daemonize:
                 return False
@@ -1957,6 +1959,14 @@ class Monitor:
         for fd in mon.lean_fds():
             os.set_inheritable(fd, False)
         return mon
+
+    def _stop_listening(self) -> None:
+        """Close the command socket before STOPPED goes out: whoever sees STOPPED (lxc-stop,
+        lxc-destroy -f, lxc-wait) must not then find the container still running."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def _close_all(self) -> None:
         for ch in list(self.clients.values()):
