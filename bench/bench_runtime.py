@@ -143,6 +143,13 @@ def execute_memory(impl: Impl, base: list) -> tuple:
             p.wait()
 
 
+def memory_rows(rows: list, notes: list, label: str, mine: tuple, theirs: tuple) -> None:
+    """The RSS, PSS and private dirty rows and the detail note of two memory() results."""
+    for i, what in enumerate(("monitor+init RSS", "monitor+init PSS", "monitor+init private dirty")):
+        rows.append((f"{label}{what} (MB)", mine[i], theirs[i]))
+    notes.append(f"{(label or 'lxc-start -d ').strip()}: lxcz {mine[3]}; LXC {theirs[3]}")
+
+
 def wait_running(impl: Impl, base: list) -> None:
     impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
     time.sleep(1.0)  # let init settle before memory is read
@@ -181,24 +188,15 @@ def main() -> int:
                 rows.append((f"start -d + wait + stop -k{label} (ms)",
                              median_ms(res["lxcz"]), median_ms(res["lxc"])))
         if "memory" in only:
-            r_up, p_up, a_up, d_up = execute_memory(up, b_up)
-            r_me, p_me, a_me, d_me = execute_memory(me, b_me)
-            rows.append(("lxc-execute monitor+init RSS (MB)", r_me, r_up))
-            rows.append(("lxc-execute monitor+init PSS (MB)", p_me, p_up))
-            rows.append(("lxc-execute private dirty (MB)", a_me, a_up))
-            notes.append(f"lxc-execute: lxcz {d_me}; LXC {d_up}")
+            memory_rows(rows, notes, "lxc-execute ", execute_memory(me, b_me),
+                        execute_memory(up, b_up))
         if only & {"attach", "info", "wait", "memory"}:
             up.run("start", *b_up, "-d")
             me.run("start", *b_me, "-d")
             wait_running(up, b_up)
             wait_running(me, b_me)
             if "memory" in only:  # first: what stays resident while nobody asks anything
-                r_up, p_up, a_up, d_up = memory(up, b_up)
-                r_me, p_me, a_me, d_me = memory(me, b_me)
-                rows.append(("monitor+init RSS (MB)", r_me, r_up))
-                rows.append(("monitor+init PSS (MB)", p_me, p_up))
-                rows.append(("monitor+init private dirty (MB)", a_me, a_up))
-                notes.append(f"lxcz {d_me}; LXC {d_up}")
+                memory_rows(rows, notes, "", memory(me, b_me), memory(up, b_up))
             if "attach" in only:
                 rows.extend(true_rows(up, me, "attach", b_up, b_me, args.runs))
             for tool, extra in (("info", ()), ("wait", ("-s", "RUNNING"))):
