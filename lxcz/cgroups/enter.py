@@ -76,4 +76,3 @@ def join_self(paths: Sequence[str], in_v2: bool = False) -> None:
                 os.close(fd)
         except OSError as err:
             raise LxczError(f"cannot join cgroup {path}: {err.strerror}") from None
-

@@ -65,7 +65,6 @@ def main(fd: int) -> None:
     from lxcz.sys import calls
 
     state = marshal.loads(calls.read_to_eof(fd))
-
     mon = Monitor.from_lean(state)
     code = 1
     try:

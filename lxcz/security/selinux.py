@@ -68,33 +68,26 @@ def prepare(context: Optional[str], selinuxfs: str = SELINUXFS) -> Optional[str]
     return context
 
 
-def _write_attr(attr: str, context: str) -> None:
-    """Write context to /proc/thread-self/attr/ATTR (the kernel uses it at the next exec,
-    or for the next keyring this thread creates). OSError as the kernel says."""
+def _write_attr(attr: str, context: Optional[str], what: str) -> None:
+    """Write context (when set) to /proc/thread-self/attr/ATTR: the kernel uses it at
+    the next exec, or for the next keyring this thread creates. LxczError "WHAT: why"."""
+    if not context:
+        return
     base = "/proc/thread-self" if os.path.exists("/proc/thread-self") else "/proc/self"
-    fd = os.open(f"{base}/attr/{attr}", os.O_WRONLY | os.O_CLOEXEC)
     try:
-        os.write(fd, context.encode())
-    finally:
-        os.close(fd)
+        fd = os.open(f"{base}/attr/{attr}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, context.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise LxczError(f"{what}: {e.strerror}") from None
 
 
 def apply_at_exec(context: Optional[str]) -> None:
-    if not context:
-        return
-    try:
-        _write_attr("exec", context)
-    except OSError as e:
-        raise LxczError(f'cannot set SELinux context "{context}" for exec: '
-                        f"{e.strerror}") from None
+    _write_attr("exec", context, f'cannot set SELinux context "{context}" for exec')
 
 
 def apply_keyring(context: Optional[str]) -> None:
     """lxc.selinux.context.keyring: the label of the session keyring created next."""
-    if not context:
-        return
-    try:
-        _write_attr("keycreate", context)
-    except OSError as e:
-        raise LxczError(f'cannot label the session keyring "{context}": {e.strerror}'
-                        ) from None
+    _write_attr("keycreate", context, f'cannot label the session keyring "{context}"')

@@ -79,7 +79,6 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
-
 class _Ctypes:
     """ctypes, imported at first use: a daemon monitor re-executed to run lean
     (lxcz.runtime.lean) loads this module but rarely needs ctypes (600 KB of memory)."""

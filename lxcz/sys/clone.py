@@ -67,4 +67,3 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     if pid < 0:
         raise OSError(err, f"clone3: {os.strerror(err)}")
     return int(pid)
-
