@@ -282,6 +282,7 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
     """
     import _socket
 
+    from lxcz.runtime import proto
     from lxcz.sys import attachcalls
 
     slave = spec.tty_slave
@@ -296,8 +297,7 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
     if spec.pty_sock is not None:
         sock = _socket.socket(fileno=spec.pty_sock)
         if master >= 0:
-            sock.sendmsg([b"C"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                   master.to_bytes(4, sys.byteorder, signed=True))])
+            sock.sendmsg([b"C"], proto.fds_message([master]))
             os.close(master)
         else:
             sock.sendall(b"H")
@@ -361,6 +361,7 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.tty_slave is not None:
         import _socket  # noqa: F401 - used by _terminal_in_container
 
+        from lxcz.runtime import proto  # noqa: F401
         from lxcz.sys import attachcalls  # noqa: F401
     _seccomp = None
     if spec.seccomp:
@@ -556,16 +557,17 @@ def _recv_master(sock: Any) -> Optional[int]:
     """The container-side pty master the child sent, or None (host pty in use)."""
     import _socket
 
+    from lxcz.runtime import proto
+
     try:
         data, anc, _flags, _addr = sock.recvmsg(1, _socket.CMSG_SPACE(4))
     except OSError:
         return None
-    for level, kind, payload in anc:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(payload) >= 4:
-            fd = int.from_bytes(payload[:4], sys.byteorder, signed=True)
-            os.set_inheritable(fd, False)
-            return fd
-    return None
+    fds = proto.received_fds(anc)
+    if not fds:
+        return None
+    os.set_inheritable(fds[0], False)
+    return fds[0]
 
 
 # -- the Container-level API --------------------------------------------------------

@@ -121,6 +121,23 @@ def decode(text: str) -> Any:
     return obj
 
 
+def fds_message(fds: List[int]) -> List[Tuple[int, int, bytes]]:
+    """The ancillary data (for sendmsg) that passes the descriptors fds along."""
+    raw = b"".join(fd.to_bytes(4, _BYTEORDER, signed=True) for fd in fds)
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raw)]
+
+
+def received_fds(anc: List[Tuple[int, int, bytes]]) -> List[int]:
+    """The descriptors in the ancillary data recvmsg returned (none: [])."""
+    fds: List[int] = []
+    for level, kind, payload in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            n = len(payload) - len(payload) % 4
+            fds.extend(int.from_bytes(payload[i:i + 4], _BYTEORDER, signed=True)
+                       for i in range(0, n, 4))
+    return fds
+
+
 class Channel:
     """A connected stream socket (``socket.socket`` or ``_socket.socket``) speaking JSON
     lines."""
@@ -136,9 +153,7 @@ class Channel:
     def send(self, msg: Dict[str, Any], fds: Optional[List[int]] = None) -> None:
         data = encode(msg) + b"\n"
         if fds:
-            raw = b"".join(fd.to_bytes(4, _BYTEORDER, signed=True) for fd in fds)
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raw)]
-            sent = self.sock.sendmsg([data], anc)
+            sent = self.sock.sendmsg([data], fds_message(fds))
             data = data[sent:]
         if data:
             self.sock.sendall(data)
@@ -146,11 +161,7 @@ class Channel:
     def feed(self) -> bool:
         """Read what is available; False on end of stream."""
         data, anc, _flags, _addr = self.sock.recvmsg(65536, _FD_SPACE)
-        for level, kind, payload in anc:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                n = len(payload) - len(payload) % 4
-                self.fds.extend(int.from_bytes(payload[i:i + 4], _BYTEORDER, signed=True)
-                                for i in range(0, n, 4))
+        self.fds.extend(received_fds(anc))
         if not data:
             return False
         self.buf += data
