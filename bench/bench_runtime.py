@@ -9,9 +9,9 @@ Measures, for LXC and lxcz alternately (medians over --runs):
     target <= 2x the bare interpreter ``python3 -I -S -c pass``; the ratio to upstream
     is printed too)
   * resident memory of the monitor + init of a running container, started with
-    lxc-start -d and with lxc-execute (RSS and PSS, the
-    issue's targets, and private dirty memory, which no sharing or trimming changes),
-    read once the container has been left alone for SETTLE seconds
+    lxc-start -d and with lxc-execute (RSS and PSS, the issue's targets, and private
+    dirty memory, which no sharing or trimming changes), read once the container has
+    been left alone for SETTLE seconds
 
 Commands that move a process into a cgroup are timed twice: each after a pause (the
 target rows: every command pays its own kernel costs, as when a person or a script runs
@@ -132,7 +132,6 @@ def execute_memory(impl: Impl, base: list) -> tuple:
                          stderr=subprocess.DEVNULL)
     try:
         impl.run("wait", *base, "-s", "RUNNING", "-t", "10")
-        time.sleep(1.0)
         return memory(impl, base)
     finally:
         impl.run("stop", *base, "-k", check=False)

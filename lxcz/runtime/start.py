@@ -871,8 +871,6 @@ class Monitor:
             raise LxczError(message) from None
         self.report(None)
         self.attach_monitor()
-        if self.spec.daemonize:
-            _trim_memory()
         return True
 
     def _destroy_if_ephemeral(self) -> None:
@@ -1407,10 +1405,8 @@ class Monitor:
 
     # -- running -------------------------------------------------------------------------
     def _lean_due(self) -> bool:
-        from lxcz.runtime import lean
-
-        return (self.spec.daemonize and not self.lean_tried and self.status is None
-                and not self.clients and time.monotonic() - self.quiet_since >= lean.IDLE)
+        """Whether to re-execute lean, once the loop has been quiet for lean.IDLE."""
+        return self.spec.daemonize and not self.lean_tried
 
     def _go_lean(self) -> None:
         from lxcz.runtime import lean
@@ -2006,17 +2002,6 @@ class _HeldPty:
 def _chown_all(paths: List[str]) -> None:
     for p in paths:
         os.chown(p, 0, 0)
-
-
-def _trim_memory() -> None:
-    """A daemon monitor lives as long as its container: give back what start-up used."""
-    import gc
-
-    gc.collect()
-    try:
-        calls.libc().malloc_trim(0)
-    except (AttributeError, OSError):
-        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -3,7 +3,8 @@
 A Python process keeps in its resident set every page of the interpreter's code that its
 start-up and imports ever touched (several MB, most never run again), and freed heap
 that malloc has not returned. A monitor or an lxc-init that sleeps in one system call for
-hours needs almost none of it. ``trim`` unmaps the clean pages of its read-only file
+hours needs almost none of it. ``trim`` collects garbage (objects ``gc.freeze`` kept
+shared with a forked child are left alone), unmaps the clean pages of its read-only file
 mappings (``madvise(MADV_DONTNEED)``: they stay in the page cache, and the few the
 process needs later come back as minor faults) and asks malloc to return free memory
 (``malloc_trim``, glibc only).
@@ -90,16 +91,22 @@ def droppable(smaps: str) -> list:
 def trim() -> int:
     """Drop what can be dropped (see the module's docstring); return the bytes of
     mappings unmapped. Never raises: this is an optimisation."""
+    import gc
+
+    gc.collect()
     try:
-        with open("/proc/self/smaps") as f:
-            text = f.read()
         madvise, malloc_trim, void_p, size_t, c_int = _bind()
     except (OSError, ImportError, AttributeError):
         return 0
     done = 0
-    for start, size in droppable(text):
+    try:
+        with open("/proc/self/smaps") as f:
+            spans = droppable(f.read())
+    except OSError:
+        spans = []
+    for start, size in spans:
         if madvise(void_p(start), size_t(size), c_int(MADV_DONTNEED)) == 0:
             done += size
-    if malloc_trim is not None:
+    if malloc_trim is not None:  # last: the smaps text is free memory by now
         malloc_trim(size_t(0))
     return done
