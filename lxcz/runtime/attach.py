@@ -156,6 +156,8 @@ class AttachSpec:
         self.stdio: Sequence[int] = kw.get("stdio") or (0, 1, 2)
         self.tty_slave: Optional[int] = kw.get("tty_slave")
         self.pty_sock: Optional[int] = kw.get("pty_sock")
+        # (LSM, label, now): run under the container init's AppArmor/SELinux label
+        self.lsm: Optional[tuple] = kw.get("lsm")
 
 
 def spawn(pid: int, run: Callable[..., Any], payload: Any, spec: AttachSpec) -> int:
@@ -363,6 +365,8 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
 
         from lxcz.runtime import proto  # noqa: F401
         from lxcz.sys import attachcalls  # noqa: F401
+    if spec.lsm is not None:
+        from lxcz.security import lsm
     _seccomp = None
     if spec.seccomp:
         from lxcz.sys import seccomp as _seccomp
@@ -383,6 +387,10 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
         keep.add(spec.tty_slave)
     if spec.pty_sock is not None:
         keep.add(spec.pty_sock)
+    lsm_fd = -1
+    if spec.lsm is not None:  # opened while the host's /proc is in sight
+        lsm_fd = lsm.open_attr(spec.lsm[0], spec.lsm[1], spec.lsm[2])
+        keep.add(lsm_fd)
     _close_host_fds(keep)
     enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
     for ns in NS_ORDER:
@@ -415,6 +423,8 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     except OSError as err:
         if err.errno != errno.EPERM:
             raise
+    if spec.lsm is not None:
+        lsm.set_label(lsm_fd, spec.lsm[0], spec.lsm[1], spec.lsm[2])
     if spec.no_new_privs:
         calls.prctl(calls.PR_SET_NO_NEW_PRIVS, 1)
     if _seccomp is not None:
@@ -494,7 +504,7 @@ def attach_to_pid(pid: int, run: Callable[..., Any] = attach_run_command,
     ``terminal``: give it a new pty as its controlling terminal and copy between that
     and the caller's stdio (``pty_log`` gets a copy of the output). Other arguments:
     see ``AttachSpec`` (namespaces, env, uid, gid, cwd, cgroup_paths, caps_keep,
-    no_new_privs, personality, remount_sys_proc, seccomp, stdio).
+    no_new_privs, personality, remount_sys_proc, seccomp, lsm, stdio).
     """
     import _socket
 
@@ -638,6 +648,17 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
     spec["no_new_privs"] = bool(flags & LXC_ATTACH_NO_NEW_PRIVS) or \
         conf.get_item("lxc.no_new_privs") in ("1", "true")
     spec["remount_sys_proc"] = bool(flags & LXC_ATTACH_REMOUNT_PROC_SYS)
+    if flags & (LXC_ATTACH_LSM | LXC_ATTACH_LSM_LABEL):
+        from lxcz.security import lsm
+
+        label = options.get("lsm_label") if flags & LXC_ATTACH_LSM_LABEL else None
+        if label:
+            kind = lsm.active()
+            found = (kind, str(label)) if kind else None
+        else:
+            found = lsm.label_of(int(info.get("pid", -1) or -1))
+        if found is not None:  # at exec unless only LXC_ATTACH_LSM_NOW is asked for
+            spec["lsm"] = (found[0], found[1], not flags & LXC_ATTACH_LSM_EXEC)
     profile = conf.get_item("lxc.seccomp.profile")
     if profile:
         from lxcz.security import seccomp_bpf, seccomp_policy

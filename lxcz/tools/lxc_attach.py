@@ -122,18 +122,24 @@ def _id(text: Optional[str], what: str) -> Optional[int]:
 
 def body(args: Args) -> int:
     from lxcz.container import Container
-    from lxcz.errors import LxczError, NotImplementedYet
+    from lxcz.errors import LxczError
     from lxcz.runtime import attach as A
+    from lxcz.tools.common import UsageError
 
-    if args.context:
-        raise NotImplementedYet("SELinux contexts (-c) not implemented in lxcz yet")
     flags = A.LXC_ATTACH_DEFAULT
     namespaces = None
+    elevated = 0
     if args.namespaces:
         namespaces = A.parse_namespaces(args.namespaces)
-        flags &= ~elevated_flags(None)  # -s implies -e
+        elevated = elevated_flags(None)  # -s implies -e
     if args.elevated is not None:  # "" when -e came without a list
-        flags &= ~elevated_flags(args.elevated or None)
+        elevated |= elevated_flags(args.elevated or None)
+    if args.context:
+        if elevated & A.LXC_ATTACH_LSM:
+            raise UsageError("cannot combine elevated LSM privileges (-e, -s) with an "
+                             "LSM label (-c)")
+        flags |= A.LXC_ATTACH_LSM_LABEL
+    flags &= ~elevated
     if args.remount:
         flags |= A.LXC_ATTACH_REMOUNT_PROC_SYS
     personality = -1
@@ -156,6 +162,7 @@ def body(args: Args) -> int:
         env_policy=A.LXC_ATTACH_CLEAR_ENV if args.env_policy == "clear"
         else A.LXC_ATTACH_KEEP_ENV,
         extra_env_vars=args.set_vars, extra_keep_env=args.keep_vars, uid=uid, gid=gid,
+        lsm_label=args.context or None,
         terminal=terminal, pty_log=args.pty_log, forward_signals=True)
     return A.exit_code(status)
 

@@ -17,6 +17,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lifecycle_util as U  # noqa: E402
 
+from lxcz.errors import LxczError  # noqa: E402
+
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
               pytest.mark.skipif(not U.have_busybox(), reason="no busybox on the host")]
 
@@ -304,3 +306,61 @@ def test_remount_sys_proc_and_arch(running):
         assert attach(running, "-a", "i686", "--", "uname", "-m").stdout.strip() == "i686"
     r = attach(running, "-a", "vax", "--", "true")
     assert r.returncode != 0 and "Invalid architecture" in r.stderr
+
+
+def test_attach_takes_the_init_label(running, tmp_path, monkeypatch):
+    """Container.attach_wait puts the command under the label of the container's init.
+    This kernel has no LSM: label_of stands in for reading /proc/PID/attr, and a file
+    under tmp_path for /proc/thread-self/attr/apparmor/exec. The child opens it while it
+    still sees the host and writes it inside the container's mount namespace (where
+    tmp_path does not exist), just before exec."""
+    from lxcz.container import Container
+    from lxcz.runtime import attach as A
+    from lxcz.security import lsm
+
+    lxcpath, name, pid = running
+    seen = []
+    monkeypatch.setattr(lsm, "label_of", lambda p: seen.append(p) or
+                        ("apparmor", "lxc-container-default-cgns"))
+    attr = tmp_path / "exec"
+    attr.write_text("")
+    monkeypatch.setattr(lsm, "attr_path", lambda kind, now, proc="/proc": str(attr))
+    out = tmp_path / "out"
+    c = Container(name, lxcpath)
+    with open(out, "w") as f:
+        st = c.attach_wait(A.attach_run_command,
+                           ["/bin/sh", "-c", f"test -e {attr} && echo host-visible; touch /lsm-ran"],
+                           stdout=f)
+    assert A.exit_code(st) == 0
+    assert seen == [pid]
+    assert attr.read_text() == "exec lxc-container-default-cgns"
+    assert out.read_text() == ""  # the command ran in the container's file system
+    marker = os.path.join(lxcpath, name, "rootfs", "lsm-ran")
+    assert os.path.exists(marker)
+    os.unlink(marker)
+    # -e LSM (no LSM flags): nothing is read or written
+    attr.write_text("")
+    seen.clear()
+    st = c.attach_wait(A.attach_run_command, ["/bin/true"],
+                       attach_flags=A.LXC_ATTACH_DEFAULT & ~A.LXC_ATTACH_LSM)
+    assert A.exit_code(st) == 0 and seen == [] and attr.read_text() == ""
+    # a label the kernel cannot take: a clear error, the command never runs
+    monkeypatch.setattr(lsm, "attr_path", lambda kind, now, proc="/proc":
+                        str(tmp_path / "missing" / "exec"))
+    with pytest.raises(LxczError, match='AppArmor profile "lxc-container-default-cgns"'):
+        c.attach_wait(A.attach_run_command, ["/bin/sh", "-c", "touch /lsm-ran"])
+    assert not os.path.exists(marker)
+
+
+def test_context_option(running):
+    """-c LABEL: with no LSM on this host the label is ignored, as LXC's no-op driver
+    does; combined with elevated LSM privileges it is refused before anything runs."""
+    r = attach(running, "-c", "system_u:system_r:container_t:s0", "--", "/bin/sh", "-c",
+               "echo in")
+    assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+    for extra in (["-e", "LSM"], ["-e"], ["-s", "NETWORK"]):
+        r = attach(running, *extra, "-c", "x", "--", "/bin/sh", "-c", "touch /ctx-ran")
+        assert r.returncode != 0
+        assert r.stderr.startswith(f"lxc-attach: {running[1]}: cannot combine elevated LSM")
+        assert len(r.stderr.splitlines()) == 1
+        assert not os.path.exists(os.path.join(running[0], running[1], "rootfs", "ctx-ran"))
