@@ -582,11 +582,42 @@ def _recv_master(sock: Any) -> Optional[int]:
 
 # -- the Container-level API --------------------------------------------------------
 
+# the configuration items attach uses; the monitor keeps them (get_info "attach_conf")
+CONFIG_KEYS = ("lxc.init.uid", "lxc.init.gid", "lxc.cap.drop", "lxc.cap.keep", "lxc.arch",
+               "lxc.no_new_privs", "lxc.seccomp.profile")
+
+
+def config_items(conf: Any) -> Dict[str, Any]:
+    """What attach needs of a configuration, as plain data for the monitor to keep."""
+    items: Dict[str, Any] = {k: conf.get_item(k) for k in CONFIG_KEYS}
+    items["lxc.environment"] = [str(e) for e in (conf.get_list("lxc.environment") or [])]
+    return items
+
+
+class _RunningConfig:
+    """The items of config_items as the running container's monitor reported them:
+    the configuration the container was started with (``lxc-start -f``, ``-s``
+    included), and no configuration parsing in lxc-attach."""
+
+    def __init__(self, items: Dict[str, Any]) -> None:
+        self.items = items
+
+    def get_item(self, key: str) -> Any:
+        return self.items.get(key)
+
+    def get_list(self, key: str) -> Any:
+        return self.items.get(key) or []
+
+
 def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, Any]
                      ) -> Dict[str, Any]:
     """Translate python3-lxc style options plus the container's config into spec args."""
     flags = options.get("attach_flags", LXC_ATTACH_DEFAULT)
-    conf = container.config
+    items = info.get("attach_conf")
+    if isinstance(items, dict) and not getattr(container, "_rcfile", None):
+        conf: Any = _RunningConfig(items)
+    else:  # lxc-attach -f FILE, or a monitor that does not report them
+        conf = container.config
     spec: Dict[str, Any] = {}
 
     ns_opt = options.get("namespaces", -1)

@@ -127,6 +127,9 @@ class Spec:
         self.autodev_size: int = o.pop("autodev_size", 0)  # bytes; 0: LXC's 500000
         self.time_offsets: Dict[str, int] = o.pop("time_offsets") if "time_offsets" in o \
             else {}  # "monotonic"/"boottime" -> nanoseconds
+        # what lxc-attach needs of the configuration (lxcz.runtime.attach.config_items)
+        self.attach_conf: Dict[str, Any] = o.pop("attach_conf") if "attach_conf" in o \
+            else {}
         if o:
             raise TypeError(f"Spec() got unexpected arguments: {', '.join(sorted(o))}")
 
@@ -321,6 +324,9 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     spec.foreground_console = not spec.daemonize and not useinit
     lvl = cfg.get("lxc.log.level")
     spec.log_level = str(lvl) if lvl is not None else "ERROR"
+    from lxcz.runtime.attach import config_items
+
+    spec.attach_conf = config_items(cfg)
     return spec
 
 
@@ -1077,6 +1083,7 @@ class Monitor:
         import termios  # noqa: F401
 
         from lxcz.runtime import dev, init, rootfs  # noqa: F401
+        from lxcz.sys import tinyc  # noqa: F401 - what calls binds setns, prctl... with
 
         if s.useinit:
             from lxcz.sys import trim
@@ -1566,7 +1573,7 @@ class Monitor:
                          "cgname": self.cgroup.cgname if self.cgroup else "",
                          "cgroup_attach": dict(self.attach_cgroup().paths)
                          if self.cgroup else {},
-                         "ttys": s.tty_max})
+                         "ttys": s.tty_max, "attach_conf": s.attach_conf})
             elif cmd == "get_cgroup_paths":
                 ch.send({"paths": dict(self.cgroup.paths) if self.cgroup else {}})
             elif cmd == "get_config_item":

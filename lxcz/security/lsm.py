@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 
 from lxcz.errors import LxczError
-from lxcz.security import apparmor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +38,8 @@ def _read_label(path: str) -> Optional[str]:
 
 def _label(lsm: str, pid: object, proc: str) -> Optional[str]:
     if lsm == APPARMOR:
+        from lxcz.security import apparmor
+
         for rel in ("attr/apparmor/current", "attr/current"):
             text = _read_label(f"{proc}/{pid}/{rel}")
             if text is not None:
@@ -49,8 +50,13 @@ def _label(lsm: str, pid: object, proc: str) -> Optional[str]:
 
 def active(sysfs: str = "/sys", selinuxfs: str = "/sys/fs/selinux") -> Optional[str]:
     """The LSM whose labels attach sets: AppArmor, else SELinux, else None."""
-    if apparmor.enabled(sysfs):
-        return APPARMOR
+    if os.path.exists(f"{sysfs}/module/apparmor"):
+        from lxcz.security import apparmor
+
+        if apparmor.enabled(sysfs):
+            return APPARMOR
+    if not os.path.exists(f"{selinuxfs}/enforce"):
+        return None
     from lxcz.security import selinux
 
     return SELINUX if selinux.enabled(selinuxfs) else None
@@ -77,8 +83,8 @@ def attr_path(lsm: str, now: bool, proc: str = "/proc") -> str:
 
 def needs_change(lsm: str, label: str, own: Optional[str]) -> bool:
     """False when the process already runs under label (nothing to write)."""
-    if lsm == APPARMOR and label == apparmor.UNCONFINED:
-        return own not in (None, apparmor.UNCONFINED)
+    if lsm == APPARMOR and label == "unconfined":
+        return own not in (None, "unconfined")
     return label != own
 
 

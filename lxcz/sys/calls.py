@@ -120,12 +120,35 @@ def _b(path: Optional[str]) -> Optional[bytes]:
     return None if path is None else os.fsencode(path)
 
 
+_tiny: Dict[str, Any] = {}
+
+
+def _tiny_fn(name: str, *argtypes: str) -> Any:
+    """libc's name through lxcz.sys.tinyc (integer arguments: no ctypes needed)."""
+    fn = _tiny.get(name)
+    if fn is None:
+        from lxcz.sys import tinyc
+
+        fn = _tiny[name] = tinyc.function(name, tinyc.Int,
+                                          [getattr(tinyc, t) for t in argtypes])
+    return fn
+
+
+def _check_tiny(ret: int, what: str) -> int:
+    if ret == -1:
+        from lxcz.sys import tinyc
+
+        err = tinyc.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
 def unshare(flags: int) -> None:
-    _check(libc().unshare(ctypes.c_int(flags)), "unshare")
+    _check_tiny(_tiny_fn("unshare", "Int")(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    _check_tiny(_tiny_fn("setns", "Int", "Int")(fd, nstype), "setns")
 
 
 def mount(source: Optional[str], target: str, fstype: Optional[str] = None,
@@ -179,10 +202,8 @@ def setdomainname(name: str) -> None:
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    fn = libc().prctl
-    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                   ctypes.c_ulong]
-    return _check(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    fn = _tiny_fn("prctl", "Int", "ULong", "ULong", "ULong", "ULong")
+    return _check_tiny(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
 def set_name(name: str) -> None:
@@ -256,9 +277,7 @@ def become_userns_root() -> None:
 
 
 def personality(persona: int) -> int:
-    fn = libc().personality
-    fn.argtypes = [ctypes.c_ulong]
-    return _check(fn(persona), "personality")
+    return _check_tiny(_tiny_fn("personality", "ULong")(persona), "personality")
 
 
 def capbset_drop(cap: int) -> None:

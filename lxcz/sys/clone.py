@@ -5,8 +5,8 @@ RCU grace period first (the global threadgroup lock switching to its slow path: 
 on an idle host, and every cgroup operation queues behind it). A child that clone3 puts
 into the cgroup as it is created never waits. LXC 5 starts its containers this way too.
 
-Python has no clone3, so ``fork_into_cgroup`` makes the raw system call through ctypes
-with the interpreter's own fork protocol around it (``PyOS_BeforeFork`` and the
+Python has no clone3, so ``fork_into_cgroup`` makes the raw system call (through
+``lxcz.sys.tinyc``) with the interpreter's own fork protocol around it (``PyOS_BeforeFork`` and the
 ``PyOS_AfterFork_*`` calls that ``os.fork`` makes), the GIL held throughout. It refuses
 (OSError) when the process has more than one thread, as a raw clone could copy a lock
 another thread holds; callers then fork as usual and write the pid.
@@ -15,7 +15,6 @@ another thread holds; callers then fork as usual and write the pid.
 from __future__ import annotations
 
 import _signal
-import ctypes
 import errno
 import os
 import sys
@@ -27,13 +26,17 @@ CLONE_ARGS_SIZE = 88  # struct clone_args up to .cgroup (CLONE_ARGS_SIZE_VER2)
 _lib = None
 
 
-def _api() -> ctypes.PyDLL:
+def _api() -> tuple:
+    """(syscall, PyOS_BeforeFork, PyOS_AfterFork_Child, PyOS_AfterFork_Parent), all
+    called with the GIL held."""
     global _lib
     if _lib is None:
-        lib = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL stays held
-        lib.syscall.restype = ctypes.c_long
-        lib.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_size_t]
-        _lib = lib
+        from lxcz.sys import tinyc
+
+        _lib = (tinyc.function("syscall", tinyc.Long, (tinyc.Long, tinyc.CharP, tinyc.ULong),
+                               python_api=True),
+                *(tinyc.function(name, python_api=True) for name in
+                  ("PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent")))
     return _lib
 
 
@@ -51,19 +54,21 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     threaded (EDEADLK): nothing was created then."""
     if not _one_thread():
         raise OSError(errno.EDEADLK, "clone3: the process has threads")
-    lib = _api()
+    syscall, before, after_child, after_parent = _api()
+    from lxcz.sys import tinyc
+
     # struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack,
     # stack_size, tls, set_tid, set_tid_size, cgroup (all __u64)
     fields = [CLONE_INTO_CGROUP, 0, 0, 0, int(_signal.SIGCHLD), 0, 0, 0, 0, 0, cgroup_fd]
     args = b"".join(v.to_bytes(8, sys.byteorder) for v in fields)
-    lib.PyOS_BeforeFork()
-    ctypes.set_errno(0)
-    pid = lib.syscall(SYS_CLONE3, args, CLONE_ARGS_SIZE)
+    before()
+    tinyc.set_errno(0)
+    pid = syscall(SYS_CLONE3, args, CLONE_ARGS_SIZE)
     if pid == 0:
-        lib.PyOS_AfterFork_Child()
+        after_child()
         return 0
-    err = ctypes.get_errno()
-    lib.PyOS_AfterFork_Parent()
+    err = tinyc.get_errno()
+    after_parent()
     if pid < 0:
         raise OSError(err, f"clone3: {os.strerror(err)}")
     return int(pid)

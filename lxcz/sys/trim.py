@@ -14,8 +14,8 @@ A mapping is dropped only when it is private, not writable and holds no anonymou
 dropping it loses nothing. Relocated read-only data (RELRO) has anonymous pages and is
 kept. Everything written stays: this frees nothing the process changed.
 
-It goes through ``_ctypes`` directly, with three tiny types, rather than ``ctypes``:
-loading ctypes for this would add more memory than some of what is given back.
+It goes through ``lxcz.sys.tinyc`` (``_ctypes`` alone) rather than ``ctypes``: loading
+ctypes for this would add more memory than some of what is given back.
 """
 
 from __future__ import annotations
@@ -28,31 +28,14 @@ _fns = None
 def _bind() -> tuple:
     global _fns
     if _fns is None:
-        import _ctypes
+        from lxcz.sys import tinyc
 
-        class _VoidP(_ctypes._SimpleCData):
-            _type_ = "P"
-
-        class _SizeT(_ctypes._SimpleCData):
-            _type_ = "L"  # unsigned long: size_t on every Linux ABI
-
-        class _Int(_ctypes._SimpleCData):
-            _type_ = "i"
-
-        class _Lib:
-            _handle = _ctypes.dlopen(None, 2)  # RTLD_NOW: the program and its libc
-
-        class _Fn(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = _Int
-
-        lib = _Lib()
-        madvise = _Fn(("madvise", lib))
+        madvise = tinyc.function("madvise")
         try:
-            malloc_trim = _Fn(("malloc_trim", lib))
+            malloc_trim = tinyc.function("malloc_trim")
         except AttributeError:  # musl and other libcs without it
             malloc_trim = None
-        _fns = (madvise, malloc_trim, _VoidP, _SizeT, _Int)
+        _fns = (madvise, malloc_trim, tinyc.VoidP, tinyc.ULong, tinyc.Int)
     return _fns
 
 

@@ -105,3 +105,64 @@ def test_proxy_copies_and_escapes():
         for fd in (master, slave, rin, win, rout, wout):
             if fd >= 0:
                 os.close(fd)
+
+
+class _DiskConfig:
+    def __init__(self, items):
+        self.items = items
+
+    def get_item(self, key):
+        return self.items.get(key)
+
+    def get_list(self, key):
+        return self.items.get(key) or []
+
+
+class _NoDisk:
+    """A container whose configuration file must not be read."""
+    _rcfile = None
+
+    @property
+    def config(self):
+        raise AssertionError("the configuration file was parsed")
+
+
+def test_config_items_are_what_attach_reads():
+    conf = _DiskConfig({"lxc.init.uid": "5", "lxc.environment": ["A=b", "C"],
+                        "lxc.cap.drop": "sys_time", "lxc.unrelated": "x"})
+    items = A.config_items(conf)
+    assert set(items) == set(A.CONFIG_KEYS) | {"lxc.environment"}
+    assert items["lxc.init.uid"] == "5" and items["lxc.environment"] == ["A=b", "C"]
+    assert items["lxc.arch"] is None
+
+
+def test_attach_takes_the_running_configuration_from_the_monitor(monkeypatch):
+    monkeypatch.setenv("C", "from-caller")
+    items = A.config_items(_DiskConfig({"lxc.init.uid": "5", "lxc.init.gid": "6",
+                                        "lxc.environment": ["A=b", "C"],
+                                        "lxc.no_new_privs": "1"}))
+    info = {"pid": 9, "cgroup_attach": {"pids": "/c"}, "attach_conf": items}
+    spec = A._options_to_spec(_NoDisk(), info, {"attach_flags": A.LXC_ATTACH_DEFAULT &
+                                                ~A.LXC_ATTACH_LSM})
+    assert (spec["uid"], spec["gid"], spec["no_new_privs"]) == (5, 6, True)
+    assert spec["env"]["A"] == "b" and spec["env"]["C"] == "from-caller"
+
+
+def test_attach_rcfile_or_an_older_monitor_reads_the_file():
+    disk = _DiskConfig({"lxc.init.uid": "7"})
+
+    class WithRc:
+        _rcfile = "/some/file"
+        config = disk
+
+    class Plain:
+        _rcfile = None
+        config = disk
+
+    flags = {"attach_flags": A.LXC_ATTACH_DEFAULT & ~A.LXC_ATTACH_LSM}
+    running = {"pid": 9, "cgroup_attach": {"pids": "/c"},
+               "attach_conf": A.config_items(_DiskConfig({"lxc.init.uid": "3"}))}
+    assert A._options_to_spec(WithRc(), running, flags)["uid"] == 7
+    assert A._options_to_spec(Plain(), running, flags)["uid"] == 3
+    older = {"pid": 9, "cgroup_attach": {"pids": "/c"}}
+    assert A._options_to_spec(Plain(), older, flags)["uid"] == 7

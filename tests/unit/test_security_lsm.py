@@ -58,9 +58,13 @@ def test_apparmor_disabled_parameter(hosts, monkeypatch):
 
 def test_selinux_context_of_init(hosts, monkeypatch):
     sysfs, proc = hosts
-    monkeypatch.setattr(selinux, "enabled", lambda fs=None: True)
+    monkeypatch.setattr(selinux, "enabled", lambda fs=None: True)  # reads /proc/self
     _write(f"{proc}/42/attr/current", "system_u:system_r:container_t:s0:c1,c2\x00")
-    assert lsm.label_of(42, sysfs, proc) == ("selinux", "system_u:system_r:container_t:s0:c1,c2")
+    selinuxfs = f"{sysfs}/fs/selinux"
+    assert lsm.label_of(42, sysfs, proc, selinuxfs) is None  # no selinuxfs: not active
+    _write(f"{selinuxfs}/enforce", "1")
+    assert lsm.label_of(42, sysfs, proc, selinuxfs) == \
+        ("selinux", "system_u:system_r:container_t:s0:c1,c2")
 
 
 def test_attr_path_prefers_thread_self_and_the_apparmor_directory(hosts):
