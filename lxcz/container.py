@@ -318,7 +318,8 @@ def list_containers(active: bool = True, defined: bool = True,
     if defined:
         try:
             for entry in sorted(os.listdir(lxcpath)):
-                if os.path.isfile(os.path.join(lxcpath, entry, "config")):
+                # dot directories are not containers to LXC (it skips them too)
+                if entry[:1] != "." and os.path.isfile(os.path.join(lxcpath, entry, "config")):
                     names[entry] = None
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             pass

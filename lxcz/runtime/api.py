@@ -254,7 +254,12 @@ def freeze(c: Any) -> bool:
 def unfreeze(c: Any) -> bool:
     from lxcz.cgroups import ops
 
-    ok = ops.unfreeze(c)
+    try:
+        ok = ops.unfreeze(c)
+    except LxczError:
+        if c.defined and c.state == "STOPPED":
+            return True  # nothing to thaw: LXC 5 says yes too (freeze says no)
+        raise
     client.notify_state(c, "THAWED")
     client.notify_state(c, "RUNNING")
     return ok

@@ -181,13 +181,21 @@ class EventListener:
         return self.sock.fileno()
 
     def recv(self, timeout: Optional[float] = None) -> Optional[Tuple[str, str]]:
+        """(name, state) of the next state change; None on timeout or another event."""
+        ev = self.recv_event(timeout)
+        return (ev[1], ev[2]) if ev is not None and ev[0] == "state" else None
+
+    def recv_event(self, timeout: Optional[float] = None) -> Optional[Tuple[str, str, str]]:
+        """("state", name, STATE) or ("exit", name, wait status); None on timeout."""
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(4096)
         except _socket.timeout:
             return None
-        name, _, state = data.decode("utf-8", "replace").partition("\0")
-        return name, state
+        name, _, rest = data.decode("utf-8", "replace").partition("\0")
+        if rest.startswith("\0"):
+            return "exit", name, rest[1:]
+        return "state", name, rest
 
     def close(self) -> None:
         self.sock.close()

@@ -512,6 +512,9 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
 
     options["daemonize"] = daemonize
     with container_lock(c.config_path, c.name):
+        if os.path.exists(os.path.join(c.config_path, c.name, "partial")):
+            # lxc-create is still at work (or died half-way): LXC 5 refuses as well
+            raise LxczError("Ongoing container creation detected")
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
         sock = bind_command_socket(spec.lxcpath, spec.name)
     _container_log(spec)
@@ -838,6 +841,8 @@ class Monitor:
                 self.loop()
                 code = self.exit_code()
                 rebooting = self.rebooting()
+                if self.status is not None:  # before STOPPING, as LXC 5 sends it
+                    events.broadcast_exit(self.spec.lxcpath, self.spec.name, self.status)
                 self.set_state("STOPPING")
                 self.teardown(aborted=False, reboot=rebooting)
                 if not rebooting:
@@ -952,7 +957,7 @@ class Monitor:
         if s.pidfile:
             try:
                 with open(s.pidfile, "w") as f:
-                    f.write(f"{self.init_pid}\n")
+                    f.write(str(os.getpid()))  # the monitor's, no newline: as LXC 5
             except OSError as err:
                 raise LxczError(f"cannot write pid file '{s.pidfile}': {err.strerror}"
                                 ) from None

@@ -337,10 +337,11 @@ def guarded(prog: str, name: str, body: Callable[[], int]) -> int:
 
 
 def report(prog: str, name: str, message: str) -> None:
-    """Print the one-line error and send it to the log file too."""
+    """Print the one-line error (not with -q, as LXC) and send it to the log file too."""
     prefix = f"{prog}: {name}: " if name else f"{prog}: "
     text = message if message.startswith(prefix) else prefix + message
-    sys.stderr.write(text + "\n")
+    if not getattr(lxlog.log, "quiet", False):
+        sys.stderr.write(text + "\n")
     lxlog.log.to_logfile(lxlog.ERROR, message)
 
 

@@ -94,7 +94,9 @@ def _id(text: Optional[str], what: str) -> Optional[int]:
 
 
 def body(args: Args) -> int:
+    from lxcz.errors import LxczError
     from lxcz.runtime import api
+    from lxcz.runtime.start import AlreadyRunning
 
     uid = _id(args.uid, "uid")
     gid = _id(args.gid, "gid")
@@ -104,8 +106,11 @@ def body(args: Args) -> int:
         opts["uid"] = uid
     if gid is not None:
         opts["gid"] = gid
-    return api.start_code(c, useinit=True, daemonize=bool(args.daemon), cmd=args.command,
-                          prog=args.prog, **opts)
+    try:
+        return api.start_code(c, useinit=True, daemonize=bool(args.daemon),
+                              cmd=args.command, prog=args.prog, **opts)
+    except AlreadyRunning as err:  # lxc-start says so and succeeds; lxc-execute fails
+        raise LxczError(str(err)) from None
 
 
 def validate(args: Args) -> None:

@@ -321,8 +321,8 @@ def body(args: Args) -> int:
             entries = os.listdir(lxcpath)
         except OSError as err:
             raise LxczError(f"cannot read {lxcpath}: {err.strerror}") from None
-        for n in entries:
-            if os.path.isfile(os.path.join(lxcpath, n, "config")):
+        for n in entries:  # dot directories are not containers (LXC skips them too)
+            if n[:1] != "." and os.path.isfile(os.path.join(lxcpath, n, "config")):
                 names[n] = True
     for n in active:
         names.setdefault(n, False)

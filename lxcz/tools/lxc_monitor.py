@@ -60,10 +60,15 @@ def body(args: Args) -> int:
         while True:
             ready, _, _ = select.select(listeners, [], [])
             for lst in ready:
-                ev = lst.recv(0)
-                if ev and pattern.match(ev[0]):
-                    sys.stdout.write(f"'{ev[0]}' changed state to [{ev[1]}]\n")
-                    sys.stdout.flush()
+                ev = lst.recv_event(0)
+                if ev is None or not pattern.match(ev[1]):
+                    continue
+                if ev[0] == "state":
+                    sys.stdout.write(f"'{ev[1]}' changed state to [{ev[2]}]\n")
+                elif ev[2].isdigit():  # a wait status: its exit code, as LXC prints it
+                    sys.stdout.write(f"'{ev[1]}' exited with status "
+                                     f"[{(int(ev[2]) >> 8) & 0xFF}]\n")
+                sys.stdout.flush()
     finally:
         for lst in listeners:
             lst.close()

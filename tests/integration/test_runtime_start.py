@@ -79,6 +79,56 @@ def test_start_running_says_so_and_exits_0(box):
     assert client.get_init_pid(box["c"]) == pid
 
 
+def test_execute_on_a_running_container_fails(box):
+    """lxc-start on a running container succeeds (LXC 5 exits 0); lxc-execute fails and
+    runs nothing (LXC 5 exits 1), and -q silences the line as LXC's -q does."""
+    start(box)
+    pid = client.get_init_pid(box["c"])
+    marker = os.path.join(box["rootfs"], "exec-ran")
+    r = tool(box, "lxc-execute", "--", "/bin/touch", "/exec-ran")
+    assert r.returncode == 1
+    assert r.stderr == f"lxc-execute: {box['name']}: Container is already running\n"
+    assert not os.path.exists(marker)
+    r = tool(box, "lxc-execute", "-q", "--", "/bin/true")
+    assert (r.returncode, r.stderr) == (1, "")
+    assert client.get_init_pid(box["c"]) == pid
+
+
+def test_quiet_silences_errors_but_not_the_exit_code(box):
+    for t, args in (("lxc-freeze", ()), ("lxc-cgroup", ("pids.max",)),
+                    ("lxc-wait", ("-s", "BOGUS", "-t", "0")), ("lxc-stop", ()),
+                    ("lxc-start", ("-s", "lxc.nosuchkey=1"))):
+        loud = tool(box, t, *args)
+        quiet = tool(box, t, "-q", *args)
+        assert loud.returncode != 0 and loud.stderr, t
+        assert (quiet.returncode, quiet.stderr) == (loud.returncode, ""), t
+
+
+def test_unfreeze_of_a_stopped_container_is_a_no_op(box):
+    """LXC 5: lxc-unfreeze on a stopped container exits 0 silently (lxc-freeze fails)."""
+    r = tool(box, "lxc-unfreeze")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert box["c"].unfreeze() is True
+    assert tool(box, "lxc-freeze").returncode == 1
+    r = lxcz("lxc-unfreeze", "-n", "nosuch", "-P", box["lxcpath"])
+    assert r.returncode == 1 and r.stderr.startswith("lxc-unfreeze: nosuch: ")
+
+
+def test_partial_marker_refuses_the_start(box):
+    """A ``partial`` file (lxc-create at work or killed half-way): LXC 5 refuses to start."""
+    marker = os.path.join(box["lxcpath"], box["name"], "partial")
+    open(marker, "w").close()
+    try:
+        for t in ("lxc-start", "lxc-execute"):
+            r = tool(box, t, *(["--", "/bin/true"] if t == "lxc-execute" else []))
+            assert r.returncode == 1
+            assert r.stderr == f"{t}: {box['name']}: Ongoing container creation detected\n"
+            assert client.get_state(box["c"]) == "STOPPED"
+    finally:
+        os.unlink(marker)
+    assert wait_clean(box["name"], box["before"]) == box["before"]
+
+
 def test_stop_stopped_container(box):
     r = tool(box, "lxc-stop", "-k")
     assert r.returncode == 2
@@ -156,14 +206,22 @@ def test_monitor_prints_state_changes(box):
         time.sleep(0.5)
         start(box)
         tool(box, "lxc-stop", "-k")
+        r = tool(box, "lxc-execute", "--", "/bin/sh", "-c", "exit 3")
+        assert r.returncode == 3, r.stderr
         time.sleep(0.3)
     finally:
         m.send_signal(signal.SIGINT)
         out, _ = m.communicate(timeout=10)
     n = box["name"]
     lines = out.splitlines()
-    assert lines == [f"'{n}' changed state to [{s}]"
-                     for s in ("STARTING", "RUNNING", "STOPPING", "STOPPED")]
+    # as LXC 5.0.2 prints it (checked side by side): how init ended comes before STOPPING
+    # (a SIGKILLed init "exited with status [0]": LXC prints WEXITSTATUS of the status)
+    want = []
+    for code in (0, 3):
+        want += [f"'{n}' changed state to [STARTING]", f"'{n}' changed state to [RUNNING]",
+                 f"'{n}' exited with status [{code}]", f"'{n}' changed state to [STOPPING]",
+                 f"'{n}' changed state to [STOPPED]"]
+    assert lines == want
 
 
 def test_killed_monitor_leaves_nothing_blocking(box):
@@ -191,7 +249,12 @@ def test_pidfile_and_foreground(box, tmp_path):
     pidfile = str(tmp_path / "pid")
     start(box, "-p", pidfile)
     with open(pidfile) as f:
-        assert int(f.read()) == client.get_init_pid(box["c"])
+        text = f.read()
+    # the monitor's pid, as LXC 5 writes it (what a service manager watches), no newline
+    assert text.isdigit()
+    with open(f"/proc/{client.get_init_pid(box['c'])}/status") as f:
+        ppid = [line.split()[1] for line in f if line.startswith("PPid:")][0]
+    assert text == ppid
     tool(box, "lxc-stop", "-k")
     assert not os.path.exists(pidfile)
     r = tool(box, "lxc-start", "-F", "--", "/bin/sh", "-c", "echo on-console; exit 0")
@@ -384,3 +447,16 @@ def test_console_none_daemon(box):
     while not (os.path.exists(out) and os.path.getsize(out)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "/dev/null" in open(out).read()
+
+
+def test_ls_skips_dot_directories(box):
+    """LXC lists no directory whose name starts with a dot, even one with a config."""
+    from lxcz.container import list_containers
+
+    hidden = os.path.join(box["lxcpath"], ".hidden")
+    os.makedirs(hidden)
+    with open(os.path.join(hidden, "config"), "w") as f:
+        f.write(open(box["config"]).read())
+    r = lxcz("lxc-ls", "-1", "-P", box["lxcpath"])
+    assert r.returncode == 0 and r.stdout.split() == [box["name"]]
+    assert list_containers(config_path=box["lxcpath"]) == [box["name"]]
