@@ -26,6 +26,12 @@ def command_socket(lxcpath: str, name: str) -> str:
     return f"{PREFIX}/{lxcpath_key(lxcpath)}/{name}/command"
 
 
+def lxc_command_socket(lxcpath: str, name: str) -> str:
+    """The command socket upstream LXC's monitor of NAME binds (its unhashed form, used
+    while lxcpath + name fit a socket name): lxcz will not start a container LXC runs."""
+    return f"{os.path.abspath(lxcpath)}/{name}/command"
+
+
 def lock_socket(lxcpath: str, name: str) -> str:
     return f"{PREFIX}/{lxcpath_key(lxcpath)}/{name}/lock"
 

@@ -515,6 +515,12 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         if os.path.exists(os.path.join(c.config_path, c.name, "partial")):
             # lxc-create is still at work (or died half-way): LXC 5 refuses as well
             raise LxczError("Ongoing container creation detected")
+        from lxcz.runtime import paths as names  # "paths" is a local name below
+
+        theirs = names.lxc_command_socket(c.config_path, c.name)
+        if theirs in names.abstract_names(theirs):
+            raise LxczError(f"Container is already running under LXC (its monitor holds "
+                            f"@{theirs}); stop it with LXC's lxc-stop first")
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
         sock = bind_command_socket(spec.lxcpath, spec.name)
     _container_log(spec)

@@ -460,3 +460,25 @@ def test_ls_skips_dot_directories(box):
     r = lxcz("lxc-ls", "-1", "-P", box["lxcpath"])
     assert r.returncode == 0 and r.stdout.split() == [box["name"]]
     assert list_containers(config_path=box["lxcpath"]) == [box["name"]]
+
+
+def test_refuses_a_container_upstream_lxc_runs(box):
+    """LXC's monitor of the container holds @LXCPATH/NAME/command: starting it again
+    from lxcz would run the same rootfs twice. A socket bound by the test stands in."""
+    import socket
+
+    held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    held.bind(f"\0{os.path.abspath(box['lxcpath'])}/{box['name']}/command")
+    held.listen(1)
+    try:
+        r = tool(box, "lxc-start")
+        assert r.returncode == 1
+        assert r.stderr.startswith(f"lxc-start: {box['name']}: Container is already running "
+                                   "under LXC")
+        assert len(r.stderr.splitlines()) == 1
+        assert client.get_state(box["c"]) == "STOPPED"
+    finally:
+        held.close()
+    assert wait_clean(box["name"], box["before"]) == box["before"]
+    start(box)  # once LXC's monitor is gone
+    assert tool(box, "lxc-stop", "-k").returncode == 0
