@@ -770,7 +770,7 @@ class Monitor:
         self.clients: Dict[int, Any] = {}
         self.console: Any = None
         self.ttys: List[Any] = []
-        self.tty_busy: Dict[int, int] = {}
+        self.tty_busy: Dict[int, Any] = {}  # tty number -> the client channel using it
         self.reboot_requested = False
         self.stopping = False
         self.sig_r = self.sig_w = -1
@@ -1550,6 +1550,9 @@ class Monitor:
         except (KeyError, ValueError, AttributeError):
             pass
         self.clients.pop(ch.fileno(), None)
+        for n, owner in list(self.tty_busy.items()):
+            if owner is ch:  # its console session ended: the tty is free again
+                del self.tty_busy[n]
         for lst in (self.listeners, self.waiters):
             if ch in lst:
                 lst.remove(ch)
@@ -1830,6 +1833,8 @@ class Monitor:
         if ttynum == 0 or (ttynum == -1 and not self.ttys):
             if self.console is None:
                 raise LxczError("the container has no console")
+            if self._tty_in_use(0):  # one console client at a time, as LXC
+                raise LxczError("tty 0 is busy")
             # a fresh pty for the client; the monitor copies between it and the console
             import pty
 
@@ -1840,6 +1845,7 @@ class Monitor:
             self.sel.register(slave, (slave, master))
             ch.send({"ttynum": 0}, [master])
             os.close(master)
+            self.tty_busy[0] = ch
             return
         if ttynum == -1:
             for i in range(1, len(self.ttys) + 1):
@@ -1852,14 +1858,16 @@ class Monitor:
             raise LxczError(f"tty {ttynum} does not exist (lxc.tty.max = {len(self.ttys)})")
         if self._tty_in_use(ttynum):
             raise LxczError(f"tty {ttynum} is busy")
-        self.tty_busy[ttynum] = ch.fileno()
+        self.tty_busy[ttynum] = ch
         ch.send({"ttynum": ttynum}, [self.ttys[ttynum - 1].master])
 
     def _tty_in_use(self, n: int) -> bool:
+        """A client holds tty n: its channel is still open (compared as an object: a
+        later client may get the same descriptor number)."""
         owner = self.tty_busy.get(n)
         if owner is None:
             return False
-        if owner in self.clients:
+        if any(c is owner for c in self.clients.values()):
             return True
         del self.tty_busy[n]
         return False

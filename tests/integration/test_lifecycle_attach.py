@@ -266,6 +266,35 @@ def test_console_escape(running):
     assert code == 0 and b"<Ctrl+b q>" in out, out
 
 
+def test_console_frees_its_tty_and_holds_it_alone(running):
+    """A tty is free again once the session before ended (the next client often gets
+    the same descriptor number in the monitor: ownership is by connection), and a
+    second client of a tty in use is refused, the console (tty 0) included."""
+    from lxcz.container import Container
+    from lxcz.runtime import console_client
+
+    lxcpath, name, _ = running
+    for tty in ("1", "1", "0", "0"):
+        out, code = run_in_pty(["lxc-console", "-n", name, "-P", lxcpath, "-t", tty],
+                               [(1.2, b"\x01q")], timeout=8)
+        assert code == 0 and f"Connected to tty {tty}".encode() in out, out
+    c = Container(name, lxcpath)
+    for tty in (1, 0):
+        fd, num, chan = console_client._open_console(c, tty)  # a session in progress
+        try:
+            r = U.tool("lxc-console", "-n", name, "-P", lxcpath, "-t", str(tty))
+            assert r.returncode == 1
+            assert r.stderr == f"lxc-console: {name}: tty {tty} is busy\n"
+        finally:
+            os.close(fd)
+            chan.close()
+    time.sleep(0.3)  # the monitor sees the session end
+    fd, num, chan = console_client._open_console(c, 1)
+    os.close(fd)
+    chan.close()
+    assert num == 1
+
+
 def test_not_running_messages(running, tmp_path):
     lxcpath = running[0]
     stopped = U.unique("st")
