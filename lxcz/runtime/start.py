@@ -1839,6 +1839,9 @@ class Monitor:
             import pty
 
             master, slave = pty.openpty()
+            import tty
+
+            tty.setraw(slave)  # a plain pipe: no echo or line editing of its own
             os.set_blocking(slave, False)
             os.set_blocking(self.console.master, False)
             self.proxies[slave] = (slave, master)
@@ -2305,21 +2308,19 @@ class Child:
             os.chdir("/")
 
     def setup_stdio(self) -> None:
+        """The init's stdio, as LXC 5 sets it: the console in the foreground (the
+        monitor copies it to the caller's terminal), /dev/null for a daemon; either
+        way a new session without a controlling terminal, so that the console is free
+        to become the terminal of the shell or getty init runs on it (with the console
+        as init's own terminal, that shell has no job control)."""
         con = self.monitor.console
         s = self.spec
         if s.useinit:
             return
-        if con is not None:
-            os.setsid()
-            import fcntl
-            import termios
-
+        os.setsid()
+        if con is not None and not s.daemonize:
             for fd in (0, 1, 2):
                 os.dup2(con.slave, fd)
-            try:
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            except OSError:
-                pass
         elif s.daemonize:
             null = os.open(os.devnull, os.O_RDWR) if os.path.exists(os.devnull) else -1
             if null >= 0:

@@ -295,6 +295,47 @@ def test_console_frees_its_tty_and_holds_it_alone(running):
     assert num == 1
 
 
+def test_console_shell_has_job_control_and_one_echo(running):
+    """busybox's askfirst shell on the console gets it as its controlling terminal (the
+    init holds none, as with LXC) and what is typed comes back once (the monitor's pty
+    to the client is raw: only the container's console echoes)."""
+    lxcpath, name, _ = running
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.environ["PYTHONPATH"] = U.ROOT
+        os.chdir(U.ROOT)
+        os.execvp(sys.executable, [sys.executable, "-m", "lxcz", "lxc-console", "-n", name,
+                                   "-P", lxcpath, "-t", "0"])
+    out = b""
+    try:
+        deadline = time.monotonic() + 20
+        asked = False
+        next_enter = time.monotonic() + 0.5
+        while time.monotonic() < deadline and b"JC=" not in out:
+            if not asked and time.monotonic() >= next_enter:
+                if b"# " in out:  # the shell's prompt: ask it
+                    os.write(fd, b"echo JC=$-\r")
+                    asked = True
+                else:  # askfirst waits for Enter (rcS may still run at first)
+                    os.write(fd, b"\r")
+                    next_enter = time.monotonic() + 1.0
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                out += os.read(fd, 4096)
+        time.sleep(0.3)
+        while select.select([fd], [], [], 0.1)[0]:
+            out += os.read(fd, 4096)
+        os.write(fd, b"\x01q")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"job control turned off" not in out and b"can't access tty" not in out, out
+    flags = [ln for ln in out.split(b"\n") if ln.startswith(b"JC=")]
+    assert flags and b"m" in flags[0], out
+    assert out.count(b"echo JC=$-") == 1, out
+
+
 def test_not_running_messages(running, tmp_path):
     lxcpath = running[0]
     stopped = U.unique("st")

@@ -184,8 +184,9 @@ def test_cgroup_dir_bad_combinations(box, keys, cause):
 
 
 # about 9 KiB of console output, then a marker
-FLOOD = ("i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); "
-         "done; echo DONE")
+# a daemon's init has /dev/null as stdio (as LXC 5): the flood goes to /dev/console
+FLOOD = ("exec > /dev/console; i=0; while [ $i -lt 300 ]; do "
+         "echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo DONE")
 
 
 def _console_run(box, extra, script):

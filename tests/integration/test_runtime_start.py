@@ -264,13 +264,18 @@ def test_pidfile_and_foreground(box, tmp_path):
 
 def test_console_log(box, tmp_path):
     log = str(tmp_path / "console.log")
-    start(box, "-L", log, "--", "/bin/sh", "-c", "echo hello-console; exec sleep 100000")
+    # a daemon's init has /dev/null as stdio (as LXC 5): what goes to /dev/console is logged
+    start(box, "-L", log, "--", "/bin/sh", "-c",
+          "echo hello-console > /dev/console; ls -l /proc/self/fd/ > /dev/console; "
+          "exec sleep 100000")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if os.path.exists(log) and b"hello-console" in open(log, "rb").read():
             break
         time.sleep(0.05)
-    assert b"hello-console" in open(log, "rb").read()
+    text = open(log, "rb").read()
+    assert b"hello-console" in text
+    assert b"0 -> /dev/null" in text and b"2 -> /dev/null" in text, text
 
 
 def test_get_console_tty(box):
@@ -373,7 +378,8 @@ def test_facade_start_stop_wait(box):
 
 def test_console_tty0_proxy(box):
     """ttynum 0: a fresh pty whose other side the monitor copies to /dev/console."""
-    start(box, "--", "/bin/sh")
+    # a shell on the console, with it as its controlling terminal (init itself has none)
+    start(box, "--", "/bin/sh", "-c", "exec /bin/sh -i < /dev/console > /dev/console 2>&1")
     fd, n = client.get_console(box["c"], 0)
     try:
         assert n == 0 and os.isatty(fd)
