@@ -262,6 +262,9 @@ class ToolParser:
                     break
             else:
                 args.positional.append(a)
+        if self.name_required and not args.values.get("name") and args.positional:
+            # as LXC: without -n the first non-option argument names the container
+            args.values["name"] = args.positional.pop(0)
         return args
 
     def check(self, args: Args) -> None:
@@ -310,7 +313,15 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
         sys.stderr.write(f"{prog}: {err}\n")
         sys.stderr.write(parser.usage_text())
         return 1
-    return guarded(prog, name, lambda: body(args))
+    global _quiet
+    _quiet = bool(args.values.get("quiet"))
+    try:
+        return guarded(prog, name, lambda: body(args))
+    finally:
+        _quiet = False
+
+
+_quiet = False  # -q of the tool run() is running: its error line is not printed
 
 
 def guarded(prog: str, name: str, body: Callable[[], int]) -> int:
@@ -340,7 +351,7 @@ def report(prog: str, name: str, message: str) -> None:
     """Print the one-line error (not with -q, as LXC) and send it to the log file too."""
     prefix = f"{prog}: {name}: " if name else f"{prog}: "
     text = message if message.startswith(prefix) else prefix + message
-    if not getattr(lxlog.log, "quiet", False):
+    if not _quiet:
         sys.stderr.write(text + "\n")
     lxlog.log.to_logfile(lxlog.ERROR, message)
 

@@ -103,7 +103,10 @@ def test_lxc_cgroup_usage_errors(host, capsys):
     assert "lxc-cgroup: missing state object" in capsys.readouterr().err
     assert lxc_cgroup.main(["-n", "c1", "-P", lxcpath, "a", "b", "c"]) == 1
     assert "unexpected argument 'c'" in capsys.readouterr().err
+    # as LXC: without -n the first operand is the name (then the state object is missing)
     assert lxc_cgroup.main(["pids.max"]) == 1
+    assert "missing state object" in capsys.readouterr().err
+    assert lxc_cgroup.main([]) == 1
     assert "missing container name" in capsys.readouterr().err
 
 
