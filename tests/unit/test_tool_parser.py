@@ -36,6 +36,18 @@ def test_double_dash_ends_options_and_operands_mix():
     assert a.positional == ["x"] and a.command == ["-d", "ls"] and a.daemon is None
 
 
+def test_first_operand_names_the_container_without_n():
+    """LXC's parser: no -n, so the first non-option argument is the name."""
+    p = make(max_positional=1)
+    a = p.parse(["-d", "c1", "--", "ls"])
+    assert a.name == "c1" and a.positional == [] and a.command == ["ls"]
+    a = p.parse(["c1", "x"])
+    assert a.name == "c1" and a.positional == ["x"]
+    a = p.parse(["-n", "c2", "x"])
+    assert a.name == "c2" and a.positional == ["x"]
+    assert make(name_required=False).parse(["x"]).positional == ["x"]
+
+
 def test_prefix_long_options_and_ambiguity():
     p = make()
     assert p.parse(["--daem"]).daemon is True
