@@ -110,8 +110,12 @@ def libc() -> ctypes.CDLL:
 
 
 def _check(ret: int, what: str) -> int:
+    """OSError from errno when ret is -1 (ctypes' and tinyc's calls share one errno:
+    ctypes.get_errno is _ctypes.get_errno)."""
     if ret == -1:
-        err = ctypes.get_errno()
+        from lxcz.sys import tinyc
+
+        err = tinyc.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return ret
 
@@ -134,21 +138,12 @@ def _tiny_fn(name: str, *argtypes: str) -> Any:
     return fn
 
 
-def _check_tiny(ret: int, what: str) -> int:
-    if ret == -1:
-        from lxcz.sys import tinyc
-
-        err = tinyc.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return ret
-
-
 def unshare(flags: int) -> None:
-    _check_tiny(_tiny_fn("unshare", "Int")(flags), "unshare")
+    _check(_tiny_fn("unshare", "Int")(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check_tiny(_tiny_fn("setns", "Int", "Int")(fd, nstype), "setns")
+    _check(_tiny_fn("setns", "Int", "Int")(fd, nstype), "setns")
 
 
 def mount(source: Optional[str], target: str, fstype: Optional[str] = None,
@@ -203,7 +198,7 @@ def setdomainname(name: str) -> None:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     fn = _tiny_fn("prctl", "Int", "ULong", "ULong", "ULong", "ULong")
-    return _check_tiny(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    return _check(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
 def set_name(name: str) -> None:
@@ -277,7 +272,7 @@ def become_userns_root() -> None:
 
 
 def personality(persona: int) -> int:
-    return _check_tiny(_tiny_fn("personality", "ULong")(persona), "personality")
+    return _check(_tiny_fn("personality", "ULong")(persona), "personality")
 
 
 def capbset_drop(cap: int) -> None:

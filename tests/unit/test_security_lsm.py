@@ -90,37 +90,25 @@ def test_needs_change(kind, label, own, change):
     assert lsm.needs_change(kind, label, own) is change
 
 
-def test_apparmor_exec_written_through_the_opened_file(hosts):
+@pytest.mark.parametrize("kind,own,now,leaf,label,written", [
+    ("apparmor", "apparmor/current", False, "apparmor/exec", "lxc-container-default-cgns",
+     "exec lxc-container-default-cgns"),
+    ("apparmor", "apparmor/current", True, "apparmor/current", "p", "changeprofile p"),
+    ("selinux", "current", False, "exec", "u:r:container_t:s0", "u:r:container_t:s0"),
+])
+def test_label_written_through_the_opened_file(hosts, kind, own, now, leaf, label,
+                                               written):
     _, proc = hosts
-    _write(f"{proc}/self/attr/apparmor/current", "unconfined\n")
-    _write(f"{proc}/thread-self/attr/apparmor/exec", "")
-    fd = lsm.open_attr("apparmor", "lxc-container-default-cgns", False, proc)
+    _write(f"{proc}/self/attr/{own}", "unconfined\n" if kind == "apparmor"
+           else "u:r:unconfined_t:s0")
+    _write(f"{proc}/thread-self/attr/{leaf}", "")
+    fd = lsm.open_attr(kind, label, now, proc)
     assert fd >= 0
-    lsm.set_label(fd, "apparmor", "lxc-container-default-cgns", False)
-    with open(f"{proc}/thread-self/attr/apparmor/exec") as f:
-        assert f.read() == "exec lxc-container-default-cgns"
+    lsm.set_label(fd, kind, label, now)
+    with open(f"{proc}/thread-self/attr/{leaf}") as f:
+        assert f.read() == written
     with pytest.raises(OSError):
         os.fstat(fd)  # set_label closed it
-
-
-def test_apparmor_now_is_changeprofile(hosts):
-    _, proc = hosts
-    _write(f"{proc}/self/attr/apparmor/current", "unconfined\n")
-    _write(f"{proc}/thread-self/attr/apparmor/current", "")
-    fd = lsm.open_attr("apparmor", "p", True, proc)
-    lsm.set_label(fd, "apparmor", "p", True)
-    with open(f"{proc}/thread-self/attr/apparmor/current") as f:
-        assert f.read() == "changeprofile p"
-
-
-def test_selinux_context_written_as_is(hosts):
-    _, proc = hosts
-    _write(f"{proc}/self/attr/current", "u:r:unconfined_t:s0")
-    _write(f"{proc}/thread-self/attr/exec", "")
-    fd = lsm.open_attr("selinux", "u:r:container_t:s0", False, proc)
-    lsm.set_label(fd, "selinux", "u:r:container_t:s0", False)
-    with open(f"{proc}/thread-self/attr/exec") as f:
-        assert f.read() == "u:r:container_t:s0"
 
 
 def test_same_label_opens_nothing(hosts):
