@@ -165,6 +165,10 @@ class Pty:
         self.master, self.slave = pty.openpty()
         os.set_inheritable(self.master, False)
         self.slave_path = os.ttyname(self.slave)
+        try:
+            os.fchmod(self.slave, 0o620)  # crw--w----, as LXC leaves /dev/console, ttyN
+        except OSError:
+            pass
 
     def close_slave(self) -> None:
         if self.slave >= 0:

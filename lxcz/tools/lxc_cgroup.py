@@ -41,7 +41,8 @@ def body(args: Args) -> int:
         ops.call(c, "set_cgroup_item", key, args.positional[1])
         return 0
     value = ops.call(c, "get_cgroup_item", key)
-    sys.stdout.write(value.rstrip("\n") + "\n")
+    # the value with its newline, then LXC's own: lxc-cgroup prints an empty line after
+    sys.stdout.write(value.rstrip("\n") + "\n\n")
     return 0
 
 

@@ -69,9 +69,9 @@ def container(tmp_path):
 def test_cgroup_freeze_top(container):
     name, lxcpath = container
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "memory.limit_in_bytes")
-    assert (r.returncode, r.stdout) == (0, f"{96 << 20}\n")
+    assert (r.returncode, r.stdout) == (0, f"{96 << 20}\n\n")  # as LXC: an empty line
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "pids.max")
-    assert r.stdout == "200\n"
+    assert r.stdout == "200\n\n"  # as LXC: an empty line after the value
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "memory.foo")
     assert r.returncode == 1
     assert r.stderr == f'lxc-cgroup: {name}: unknown cgroup key "memory.foo"\n'
@@ -80,7 +80,7 @@ def test_cgroup_freeze_top(container):
     r = tool("lxc-info", "-n", name, "-P", lxcpath, "-s")
     assert "FROZEN" in r.stdout
     key = "freezer.state" if any(m.endswith("/freezer") for m in MOUNTS) else "cgroup.freeze"
-    assert tool("lxc-cgroup", "-n", name, "-P", lxcpath, key).stdout in ("FROZEN\n", "1\n")
+    assert tool("lxc-cgroup", "-n", name, "-P", lxcpath, key).stdout in ("FROZEN\n\n", "1\n\n")
     assert tool("lxc-unfreeze", "-n", name, "-P", lxcpath).returncode == 0
     r = tool("lxc-info", "-n", name, "-P", lxcpath, "-s")
     assert "RUNNING" in r.stdout

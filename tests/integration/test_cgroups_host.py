@@ -311,7 +311,7 @@ def test_tools_on_running_cgroup(mgr, name, procs, tmp_path):
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "pids.max", "77")
     assert (r.returncode, r.stderr) == (0, "")
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "pids.max")
-    assert (r.returncode, r.stdout) == (0, "77\n")
+    assert (r.returncode, r.stdout) == (0, "77\n\n")  # as LXC: an empty line
     r = tool("lxc-cgroup", "-n", name, "-P", lxcpath, "memory.foo")
     assert r.returncode == 1
     assert r.stderr == f'lxc-cgroup: {name}: unknown cgroup key "memory.foo"\n'

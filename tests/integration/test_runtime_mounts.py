@@ -152,6 +152,7 @@ def test_ttys_and_console_with_lxc_start(box, tmp_path):
     out = os.path.join(box["rootfs"], "tmp", "out")
     r = run(box, "lxc.tty.max = 3\nlxc.pty.max = 10\n", "/bin/sh", "-c",
             "ls /dev > /tmp/out; test -t 0 || echo no-tty-stdin >> /tmp/out; "
+            "ls -lL /dev/console /dev/tty1 >> /tmp/out; "
             "test -t 3 3</dev/console && echo console-tty >> /tmp/out; "
             "exec sleep 100000", tool="lxc-start")
     assert r.returncode == 0, r.stderr
@@ -160,6 +161,7 @@ def test_ttys_and_console_with_lxc_start(box, tmp_path):
     for n in ("console", "tty1", "tty2", "tty3", "no-tty-stdin", "console-tty"):
         assert n in names
     assert "tty4" not in names
+    assert names.count("crw--w----") == 2, names  # 0620, as LXC leaves them
 
 
 def test_hooks_environment_and_order(box):
