@@ -515,10 +515,8 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         if os.path.exists(os.path.join(c.config_path, c.name, "partial")):
             # lxc-create is still at work (or died half-way): LXC 5 refuses as well
             raise LxczError("Ongoing container creation detected")
-        from lxcz.runtime import paths as names  # "paths" is a local name below
-
-        theirs = names.lxc_command_socket(c.config_path, c.name)
-        if theirs in names.abstract_names(theirs):
+        theirs = paths.lxc_command_socket(c.config_path, c.name)
+        if theirs in paths.abstract_names(theirs):
             raise LxczError(f"Container is already running under LXC (its monitor holds "
                             f"@{theirs}); stop it with LXC's lxc-stop first")
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
@@ -536,12 +534,12 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     except LxczError:
         sock.close()
         raise
-    paths = list(mon_cg.paths.values()) if mon_cg is not None else []
+    mon_paths = list(mon_cg.paths.values()) if mon_cg is not None else []
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     from lxcz.cgroups import enter
 
     try:
-        pid, in_v2 = enter.fork_into(paths)  # a plain fork without paths
+        pid, in_v2 = enter.fork_into(mon_paths)  # a plain fork without paths
     except OSError as err:
         for fd in (rfd, wfd):
             os.close(fd)
@@ -553,7 +551,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         running = False  # once the monitor runs, it removes its cgroup itself
         try:
             os.close(rfd)
-            enter.join_self(paths, in_v2)
+            enter.join_self(mon_paths, in_v2)
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)

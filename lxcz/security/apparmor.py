@@ -10,7 +10,8 @@ Public API:
   AppArmor support "incomplete".
 - ``loaded_profiles(sysfs="/sys") -> dict[str, str] | None``: name -> mode from
   ``/sys/kernel/security/apparmor/profiles`` (None when securityfs is not readable).
-- ``current_label(pid="self") -> str | None``: the process's label (mode suffix removed).
+- ``current_label(pid="self", proc="/proc") -> str | None``: the process's label (mode
+  suffix removed).
 - ``prepare(profile, allow_incomplete=False, sysfs="/sys") -> str | None``: run in the
   parent before anything is started. Returns the label the init must change to at exec,
   or None for "leave it alone". Raises ``LxczError`` with one line naming the cause:
@@ -115,9 +116,9 @@ def _strip_mode(label: str) -> str:
     return label
 
 
-def current_label(pid="self") -> Optional[str]:
+def current_label(pid="self", proc: str = "/proc") -> Optional[str]:
     for rel in ("attr/apparmor/current", "attr/current"):
-        text = _read(f"/proc/{pid}/{rel}")
+        text = _read(f"{proc}/{pid}/{rel}")
         if text is not None:
             label = _strip_mode(text)
             return label or None

@@ -40,11 +40,7 @@ def _label(lsm: str, pid: object, proc: str) -> Optional[str]:
     if lsm == APPARMOR:
         from lxcz.security import apparmor
 
-        for rel in ("attr/apparmor/current", "attr/current"):
-            text = _read_label(f"{proc}/{pid}/{rel}")
-            if text is not None:
-                return apparmor._strip_mode(text) or None
-        return None
+        return apparmor.current_label(pid, proc)
     return _read_label(f"{proc}/{pid}/attr/current")
 
 
