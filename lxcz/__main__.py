@@ -7,6 +7,7 @@ run the same tool. ``lxcz --version``, ``lxcz --list``, ``lxcz install`` and
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -22,16 +23,18 @@ Usage: lxcz TOOL [OPTIONS...]     (or call a link named TOOL that points at lxcz
 
 def run_tool(tool: str, argv: list[str], prog: str | None = None) -> int:
     """Run one tool by its table name with argv (without the program name)."""
-    import importlib
-
-    from lxcz.tools import TOOLS, module_exists
+    from lxcz.tools import TOOLS
 
     prog = prog or tool
-    if not module_exists(tool):
+    name = "lxcz.tools." + TOOLS[tool][0]
+    try:
+        __import__(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
         sys.stderr.write(f"{prog}: not implemented in lxcz yet\n")
         return 1
-    module = importlib.import_module("lxcz.tools." + TOOLS[tool][0])
-    rc = module.main(argv, prog=prog)
+    rc = sys.modules[name].main(argv, prog=prog)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -41,6 +44,11 @@ def run_tool(tool: str, argv: list[str], prog: str | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
+    # A tool is a short-lived process: the cyclic collector only costs it time (0.5-1 ms of
+    # collections while its modules load), and what it would free goes at exit anyway.
+    # Whatever lives on (a monitor, lxc-init, the loops of lxc-monitor, lxc-console,
+    # lxc-top, ...) turns it back on with lxcz.sys.trim.long_lived().
+    gc.disable()
     from lxcz.tools import canonical
 
     invoked = os.path.basename(argv[0]) if argv else "lxcz"

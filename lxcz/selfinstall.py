@@ -19,9 +19,13 @@ def is_lxcz_file(path: str) -> bool:
         if not zipfile.is_zipfile(path):
             return False
         with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("lxcz/__main__.py") for n in zf.namelist())
-    except OSError:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
         return False
+    # today's archive holds site-packages/ as one inner archive (build/lxczboot.py);
+    # older ones had site-packages/lxcz/ at the top level
+    return ("_lxcz_boot.py" in names and "site-packages.zip" in names) or \
+        any(n.endswith("lxcz/__main__.py") for n in names)
 
 
 def points_at_lxcz(link: str) -> bool:

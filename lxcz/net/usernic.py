@@ -596,6 +596,9 @@ def serve(service: Service, sock: socket.socket, stop: Optional[threading.Event]
         finally:
             slots.release()
 
+    from lxcz.sys import trim
+
+    trim.long_lived()
     while not stop.is_set():
         ready, _, _ = select.select([sock], [], [], 0.5)
         if not ready:

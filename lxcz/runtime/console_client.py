@@ -113,6 +113,9 @@ def proxy(master: int, stdinfd: int = 0, stdoutfd: int = 1, escape: int = -1,
         watch.append(stdinfd)
     if pidfd >= 0:
         watch.append(pidfd)
+    from lxcz.sys import trim
+
+    trim.long_lived()
     try:
         while True:
             try:

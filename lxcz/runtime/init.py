@@ -11,11 +11,12 @@ from __future__ import annotations
 import _signal
 import errno
 import os
+import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Sequence
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1,
              _signal.SIGUSR2, _signal.SIGWINCH, _signal.SIGALRM, _signal.SIGCONT)
@@ -23,6 +24,20 @@ FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _
 SHUTDOWN = (_signal.SIGPWR,)
 GRACE = 1.0  # seconds the remaining processes get between SIGTERM and SIGKILL
 TRIM_AFTER = 0.5  # seconds after the command started: lxcz.sys.trim (see _trim_when_settled)
+
+
+def import_fds() -> Tuple[int, ...]:
+    """Descriptors this process imports its own code from: a zipapp whose cache cannot be
+    used runs from an anonymous file, /proc/self/fd/N on sys.path (build/lxczboot.py).
+    A monitor that closes what it does not use, or re-executes itself, keeps them; the
+    container's init and an attached process close them like any host descriptor."""
+    out = []
+    for entry in sys.path:
+        if entry.startswith("/proc/self/fd/"):
+            fd = entry[14:].split("/", 1)[0]
+            if fd.isdigit():
+                out.append(int(fd))
+    return tuple(out)
 
 
 def close_host_fds(keep: Sequence[int] = (0, 1, 2)) -> None:
@@ -86,8 +101,11 @@ def _trim_when_settled() -> Any:
 def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-init",
         name: str = "") -> int:
     """Be PID 1: run argv as a child, reap, forward, return the exit code to _exit with."""
+    import gc
+
     from lxcz.sys import calls
 
+    gc.enable()  # lxcz.sys.trim.long_lived, without needing that module in the container
     try:
         calls.set_dumpable(False)
         calls.set_name("init.lxcz")

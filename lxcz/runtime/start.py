@@ -524,9 +524,9 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     _container_log(spec)
     if not daemonize:
         if options.get("close_fds"):
-            from lxcz.runtime.init import close_host_fds
+            from lxcz.runtime.init import close_host_fds, import_fds
 
-            close_host_fds((0, 1, 2, sock.fileno()) + _log_fds())
+            close_host_fds((0, 1, 2, sock.fileno()) + _log_fds() + import_fds())
         mon = Monitor(spec, sock, report_fd=-1)
         return mon.run()
     try:
@@ -562,10 +562,10 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
             if null > 2:
                 os.close(null)
             _drop_stderr_logging()
-            from lxcz.runtime.init import close_host_fds
+            from lxcz.runtime.init import close_host_fds, import_fds
 
             # --daemon implies --close-all-fds: keep only what the monitor uses
-            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _log_fds())
+            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _log_fds() + import_fds())
             mon = Monitor(spec, sock, report_fd=wfd)
             if mon_cg is not None:
                 mon.mon_cgroup, mon.orig_cgroups, mon.mon_attached = mon_cg, orig, True
@@ -828,6 +828,9 @@ class Monitor:
     def run(self, resumed: bool = False) -> int:
         """Start, serve, end (and again on reboot). resumed: the container already runs
         (a re-executed lean monitor, lxcz.runtime.lean)."""
+        from lxcz.sys import trim
+
+        trim.long_lived()
         self._setup_signals()
         if not resumed:
             try:
@@ -1945,7 +1948,9 @@ class Monitor:
             (self.lean_net or {}).get("netns_fd", -1)
         if netns >= 0:
             fds.append(netns)
-        return fds
+        from lxcz.runtime.init import import_fds
+
+        return fds + list(import_fds())
 
     @classmethod
     def from_lean(cls, st: Dict[str, Any]) -> Monitor:

@@ -39,6 +39,18 @@ def _bind() -> tuple:
     return _fns
 
 
+def long_lived() -> None:
+    """This process goes on for a while (it serves or watches in a loop): collect cycles
+    again, as any Python program does (the command line turns the collector off for
+    short-lived tools, lxcz.__main__). What exists by now is moved out of the collector's
+    sight (``gc.freeze``): it lives as long as the process does, and a child forked
+    later keeps sharing those pages instead of copying them when either side collects."""
+    import gc
+
+    gc.freeze()
+    gc.enable()
+
+
 def prepare() -> None:
     """Load now what trim needs (for a process about to pivot into a container, where
     neither the standard library nor lxcz can be found any more)."""

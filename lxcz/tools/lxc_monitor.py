@@ -56,6 +56,9 @@ def body(args: Args) -> int:
         raise UsageError(f"invalid regular expression '{args.name}': {err}") from None
     paths = args.lxcpaths or [default_lxcpath()]
     listeners = [EventListener(p) for p in paths]
+    from lxcz.sys import trim
+
+    trim.long_lived()
     try:
         while True:
             ready, _, _ = select.select(listeners, [], [])

@@ -180,6 +180,9 @@ def _batch(lxcpath: str, delay: float, sort_by: str, reverse: bool) -> int:
     out = sys.stdout
     out.write(CSV_HEADER + "\n")
     out.flush()
+    from lxcz.sys import trim
+
+    trim.long_lived()
     try:
         while True:
             rows = collect(lxcpath)
@@ -204,6 +207,9 @@ def _interactive(lxcpath: str, delay: float, sort_by: str, reverse: bool) -> int
     new[6][termios.VMIN] = 1
     new[6][termios.VTIME] = 0
     termios.tcsetattr(0, termios.TCSAFLUSH, new)
+    from lxcz.sys import trim
+
+    trim.long_lived()
     try:
         while True:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -63,11 +64,20 @@ def test_purity_accepts_python_and_data(build_mod):
 
 
 def test_check_archive_fails_on_a_shared_object(build_mod, tmp_path):
-    bad = tmp_path / "bad.pyz"
-    with zipfile.ZipFile(bad, "w") as zf:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
         zf.writestr("site-packages/tomli/__init__.py", "")
         zf.writestr("site-packages/tomli/_parser.cpython-39-x86_64-linux-gnu.so", b"\x7fELF....")
+    bad = tmp_path / "bad.pyz"
+    with zipfile.ZipFile(bad, "w") as zf:  # the shared object inside the payload
+        zf.writestr("__main__.py", "")
+        zf.writestr(build_mod.PAYLOAD, inner.getvalue())
     with pytest.raises(build_mod.BuildError, match=r"_parser\.cpython-39.*\.so"):
+        build_mod.check_archive(str(bad))
+    with zipfile.ZipFile(bad, "w") as zf:  # and beside it
+        zf.writestr("__main__.py", "")
+        zf.writestr("_speed.abi3.so", b"\x7fELF....")
+    with pytest.raises(build_mod.BuildError, match=r"_speed"):
         build_mod.check_archive(str(bad))
 
 
@@ -113,12 +123,17 @@ def test_dist_is_a_pure_shiv_zipapp(dist_lxcz, build_mod):
         assert f.readline() == b"#!/usr/bin/env python3\n"
     assert os.access(dist_lxcz, os.X_OK)
     with zipfile.ZipFile(dist_lxcz) as zf:
-        names = zf.namelist()
-        pairs = [(n, zf.open(n).read(4)) for n in names if not n.endswith("/")]
+        outer = zf.namelist()
         main = zf.read("__main__.py").decode()
-        wheels = {n.split("/")[1]: zf.read(n).decode() for n in names
-                  if n.endswith(".dist-info/WHEEL")}
+        with zipfile.ZipFile(io.BytesIO(zf.read(build_mod.PAYLOAD))) as pay:
+            wheels = {n.split("/")[1]: pay.read(n).decode() for n in pay.namelist()
+                      if n.endswith(".dist-info/WHEEL")}
+    pairs = build_mod.archive_members(dist_lxcz)
+    names = [n for n, _ in pairs]
     assert build_mod.purity_problems(pairs) == []
+    # Python reads the outer central directory at every start: site-packages is one entry
+    assert len(outer) < 20 and not any(n.startswith("site-packages/") for n in outer)
+    assert build_mod.PAYLOAD in outer
     for required in ("environment.json", "__main__.py", "_lxcz_boot.py",
                      "_bootstrap/__init__.py", "site-packages/lxcz/__main__.py",
                      "site-packages/lxcz/tools/__init__.py"):

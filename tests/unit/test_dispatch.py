@@ -61,7 +61,7 @@ def test_unbuilt_tool_says_so(capsys, monkeypatch):
     import lxcz.__main__ as m
     import lxcz.tools as t
 
-    monkeypatch.setattr(t, "module_exists", lambda tool: False)
+    monkeypatch.setitem(t.TOOLS, "lxc-top", ("lxc_no_such_tool",) + tuple(t.TOOLS["lxc-top"][1:]))
     assert m.run_tool("lxc-top", []) == 1
     assert capsys.readouterr().err == "lxc-top: not implemented in lxcz yet\n"
 
