@@ -149,6 +149,7 @@ class AttachSpec:
         self.cgroup_paths: Sequence[str] = kw.get("cgroup_paths") or ()
         self.cgroup_in_v2 = False  # the child was created in the cgroup2 one
         self.caps_keep: Optional[set] = kw.get("caps_keep")
+        self.last_cap: Optional[int] = kw.get("last_cap")  # the host's, when known
         self.no_new_privs: bool = bool(kw.get("no_new_privs"))
         self.personality: Optional[int] = kw.get("personality")
         self.remount_sys_proc: bool = bool(kw.get("remount_sys_proc"))
@@ -355,8 +356,8 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     from lxcz.cgroups import enter
     from lxcz.sys import calls
 
-    last_cap = 0
-    if spec.caps_keep is not None:
+    last_cap = spec.last_cap or 0
+    if spec.caps_keep is not None and spec.last_cap is None:
         from lxcz.security import caps
 
         last_cap = caps.last_cap()
@@ -660,7 +661,11 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
     if flags & LXC_ATTACH_DROP_CAPABILITIES:
         drop = conf.get_item("lxc.cap.drop")
         keep = conf.get_item("lxc.cap.keep")
-        if drop or keep:
+        resolved = items.get("caps_keep") if isinstance(conf, _RunningConfig) else None
+        if resolved is not None:  # as the monitor resolved them for the container's start
+            spec["caps_keep"] = set(resolved)
+            spec["last_cap"] = items.get("last_cap")
+        elif drop or keep:
             from lxcz.security import caps
 
             spec["caps_keep"] = caps.resolve(drop.split("\n") if drop else [],

@@ -327,6 +327,11 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     from lxcz.runtime.attach import config_items
 
     spec.attach_conf = config_items(cfg)
+    if spec.cap_keep is not None:  # resolved once here: lxc-attach needs no capability table
+        from lxcz.security import caps
+
+        spec.attach_conf["caps_keep"] = sorted(spec.cap_keep)
+        spec.attach_conf["last_cap"] = caps.last_cap()
     return spec
 
 

@@ -280,8 +280,6 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
 
     Returns the exit code; never raises for user errors.
     """
-    from lxcz.version import VERSION
-
     prog = parser.prog
     try:
         args = parser.parse(argv)
@@ -296,6 +294,8 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
         sys.stdout.write(parser.usage_text())
         return 0
     if args.values.get("version"):
+        from lxcz.version import VERSION
+
         sys.stdout.write(VERSION + "\n")
         return 0
     name = args.values.get("name") or ""
