@@ -529,9 +529,9 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     _container_log(spec)
     if not daemonize:
         if options.get("close_fds"):
-            from lxcz.runtime.init import close_host_fds, import_fds
+            from lxcz.runtime.init import close_host_fds
 
-            close_host_fds((0, 1, 2, sock.fileno()) + _log_fds() + import_fds())
+            close_host_fds((0, 1, 2, sock.fileno()) + _monitor_fds())
         mon = Monitor(spec, sock, report_fd=-1)
         return mon.run()
     try:
@@ -567,10 +567,10 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
             if null > 2:
                 os.close(null)
             _drop_stderr_logging()
-            from lxcz.runtime.init import close_host_fds, import_fds
+            from lxcz.runtime.init import close_host_fds
 
             # --daemon implies --close-all-fds: keep only what the monitor uses
-            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _log_fds() + import_fds())
+            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _monitor_fds())
             mon = Monitor(spec, sock, report_fd=wfd)
             if mon_cg is not None:
                 mon.mon_cgroup, mon.orig_cgroups, mon.mon_attached = mon_cg, orig, True
@@ -692,8 +692,12 @@ def _syslog_log(spec: Spec, facility: str, level_name: str) -> None:
     log.real.setLevel(min(log.real.level or level, level))
 
 
-def _log_fds() -> Tuple[int, ...]:
-    fds = []
+def _monitor_fds() -> Tuple[int, ...]:
+    """What a monitor closing the host's descriptors keeps besides its own: the log's
+    files and those it imports its code from (lxcz.runtime.init.import_fds)."""
+    from lxcz.runtime.init import import_fds
+
+    fds = list(import_fds())
     for h in log.handlers:
         stream = getattr(h, "stream", None)
         try:

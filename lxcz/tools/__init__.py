@@ -55,9 +55,3 @@ def canonical(name: str) -> Optional[str]:
     if "lxc-" + name in TOOLS:
         return "lxc-" + name
     return None
-
-
-def module_exists(tool: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("lxcz.tools." + TOOLS[tool][0]) is not None
