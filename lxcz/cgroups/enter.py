@@ -16,6 +16,9 @@ cgroup.procs as before, so the result is the same, only slower.
     pid, in_v2 = fork_into(paths)       # like os.fork; in_v2: already in the v2 path
     if pid == 0:
         join_self(paths, in_v2)         # in the child, before it unshares anything
+
+An attached process goes, on cgroup2, into the leaf ``.lxc`` below the container's cgroup
+(``leaf``), as LXC 5 does it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lxcz.errors import LxczError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Sequence, Tuple
+    from typing import List, Optional, Sequence, Tuple
 
 
 def v2_path(paths: Sequence[str]) -> Optional[str]:
@@ -35,6 +38,29 @@ def v2_path(paths: Sequence[str]) -> Optional[str]:
         if not os.path.exists(os.path.join(p, "tasks")):
             return p
     return None
+
+
+LEAF = ".lxc"
+
+
+def leaf(paths: Sequence[str]) -> List[str]:
+    """paths with the cgroup2 directory replaced by its leaf ``.lxc``, made when missing:
+    where LXC 5 puts attached processes. A container that enabled controllers for its
+    own cgroup's children can hold no process in that cgroup itself (cgroup2's rule
+    against internal processes); a leaf below it always can. Unchanged when the leaf
+    cannot be made (not ours to write, say); join_self falls back to the cgroup itself
+    when the leaf refuses the process."""
+    v2 = v2_path(paths)
+    if v2 is None:
+        return list(paths)
+    target = os.path.join(v2, LEAF)
+    try:
+        os.mkdir(target, 0o755)
+    except FileExistsError:
+        pass
+    except OSError:
+        return list(paths)
+    return [target if p == v2 else p for p in paths]
 
 
 def fork_into(paths: Sequence[str]) -> Tuple[int, bool]:
@@ -68,11 +94,20 @@ def join_self(paths: Sequence[str], in_v2: bool = False) -> None:
         if not v1 and in_v2:
             continue
         try:
-            fd = os.open(tasks if v1 else os.path.join(path, "cgroup.procs"),
-                         os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, b"0" if v1 else me)
-            finally:
-                os.close(fd)
+            _write(tasks if v1 else os.path.join(path, "cgroup.procs"), b"0" if v1 else me)
         except OSError as err:
-            raise LxczError(f"cannot join cgroup {path}: {err.strerror}") from None
+            if v1 or os.path.basename(path) != LEAF:
+                raise LxczError(f"cannot join cgroup {path}: {err.strerror}") from None
+            parent = os.path.dirname(path)
+            try:  # the leaf refused us: the container's cgroup itself
+                _write(os.path.join(parent, "cgroup.procs"), me)
+            except OSError as err2:
+                raise LxczError(f"cannot join cgroup {parent}: {err2.strerror}") from None
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -656,8 +656,10 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
             from lxcz.runtime import client
 
             paths = client.get_cgroup_paths(container)
-        spec["cgroup_paths"] = sorted(set(paths.values())) if isinstance(paths, dict) \
-            else list(paths)
+        from lxcz.cgroups import enter
+
+        spec["cgroup_paths"] = enter.leaf(sorted(set(paths.values()))
+                                          if isinstance(paths, dict) else list(paths))
     if flags & LXC_ATTACH_DROP_CAPABILITIES:
         drop = conf.get_item("lxc.cap.drop")
         keep = conf.get_item("lxc.cap.keep")

@@ -81,8 +81,9 @@ def test_attached_process_lands_in_the_payload_cgroup(running):
                         pass
             time.sleep(0.05)
         assert sleeper, "the attached process is not in the container's cgroups"
-        assert all(p.endswith(f"/lxc.payload.{name}")
-                   for p in cgroups_of(sleeper).values())
+        # cgroup2: in the leaf .lxc below the container's cgroup, as LXC 5 attaches
+        assert all(p.endswith(f"/lxc.payload.{name}" + ("/.lxc" if ctrl == "" else ""))
+                   for ctrl, p in cgroups_of(sleeper).items())
     finally:
         p.kill()
         p.wait()
@@ -272,6 +273,35 @@ def test_clone3_refused_falls_back_to_a_plain_fork(v2dir, monkeypatch):
                                    lambda v2: enter.join_self([v2dir], v2))
     assert in_v2 is False
     assert line.endswith("/" + os.path.basename(v2dir)), line
+
+
+def test_attach_leaf_that_refuses_processes_falls_back_to_the_cgroup(v2dir):
+    """lxc-attach's leaf .lxc (enter.leaf) may refuse a process: here the container's
+    cgroup has a threaded child, which makes any new domain child ``domain invalid``.
+    clone3 into the leaf fails, and so does writing to its cgroup.procs; the child then
+    joins the container's cgroup itself."""
+    from lxcz.cgroups import enter
+
+    threaded = os.path.join(v2dir, "t")
+    leaf = os.path.join(v2dir, ".lxc")
+    os.mkdir(threaded)
+    try:
+        try:
+            with open(os.path.join(threaded, "cgroup.type"), "w") as f:
+                f.write("threaded")
+        except OSError as err:
+            pytest.skip(f"cannot make a threaded cgroup here: {err}")
+        paths = enter.leaf([v2dir])
+        assert paths == [leaf]
+        with open(os.path.join(leaf, "cgroup.type")) as f:
+            assert f.read().strip() == "domain invalid"
+        line, _ = cgroup2_of_child(lambda: enter.fork_into(paths),
+                                   lambda v2: enter.join_self(paths, v2))
+        assert line.endswith("/" + os.path.basename(v2dir)), line
+    finally:
+        for d in (leaf, threaded):
+            if os.path.isdir(d):
+                os.rmdir(d)
 
 
 def test_clone3_child_starts_in_the_cgroup(v2dir):

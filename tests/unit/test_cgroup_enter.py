@@ -50,6 +50,37 @@ def test_join_self_names_the_path_it_cannot_join(tmp_path):
         enter.join_self([missing])
 
 
+def test_leaf_replaces_the_v2_path_with_its_lxc_leaf_made_on_first_use(tmp_path):
+    v1, v2 = layout(tmp_path)
+    leaf = os.path.join(v2, ".lxc")
+    assert enter.leaf([v1, v2]) == [v1, leaf]
+    assert os.path.isdir(leaf)
+    assert enter.leaf([v1, v2]) == [v1, leaf]  # already there
+    assert enter.leaf([v1]) == [v1]  # v1 only: nothing to do
+
+
+def test_leaf_left_out_when_it_cannot_be_made(tmp_path):
+    v1, _ = layout(tmp_path)
+    gone = str(tmp_path / "unified" / "gone")  # mkdir fails: ENOENT
+    assert enter.leaf([v1, gone]) == [v1, gone]
+
+
+def test_join_self_falls_back_from_a_refusing_leaf_to_the_cgroup(tmp_path):
+    v1, v2 = layout(tmp_path)
+    leaf = os.path.join(v2, ".lxc")
+    os.mkdir(leaf)  # no cgroup.procs in it: writing there fails
+    enter.join_self([v1, leaf])
+    assert open(os.path.join(v2, "cgroup.procs")).read() == str(os.getpid())
+
+
+def test_join_self_names_the_cgroup_when_leaf_and_cgroup_refuse(tmp_path):
+    v1, v2 = layout(tmp_path)
+    os.remove(os.path.join(v2, "cgroup.procs"))
+    os.mkdir(os.path.join(v2, ".lxc"))
+    with pytest.raises(LxczError, match=f"cannot join cgroup {v2}:"):
+        enter.join_self([os.path.join(v2, ".lxc")])
+
+
 def test_fork_into_without_v2_is_a_plain_fork(tmp_path):
     v1, _ = layout(tmp_path)
     pid, in_v2 = enter.fork_into([v1])
