@@ -8,6 +8,7 @@ import sys
 BUILD_ID = "@BUILD_ID@"
 HAS_PTH = False
 STANDINS = ("contextlib", "functools")  # build/standin.py, at the archive root
+MODULES = {}  # build/build: {"lxcz.runtime": True (a package), "lxcz.runtime.attach": False, ...}
 
 
 def _site_index():
@@ -64,6 +65,64 @@ def _warm(uid):
     return target
 
 
+class _Finder:
+    """lxcz's own modules from the extracted tree's .pyc files (lxczboot.compile_tree),
+    found by name in MODULES. The standard path finder lists each package's directory
+    and checks every entry of sys.path, then stats and opens several files per module:
+    about 30 us a module, 0.7 ms of an lxc-attach. A missing or foreign .pyc falls back
+    to compiling the source, as the standard loader would."""
+
+    def __init__(self, site):
+        self.site = site
+        self.tag = sys.implementation.cache_tag
+        self.spec_type = sys.modules["_frozen_importlib"].ModuleSpec
+        self.magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
+
+    def find_spec(self, name, path=None, target=None):
+        pkg = MODULES.get(name)
+        if pkg is None:
+            return None
+        src = self.site + "/" + name.replace(".", "/") + ("/__init__.py" if pkg else ".py")
+        where, _, base = src.rpartition("/")
+        spec = self.spec_type(name, self, origin=src, is_package=pkg)
+        spec.has_location = True
+        spec.cached = f"{where}/__pycache__/{base[:-3]}.{self.tag}.pyc"
+        if pkg:
+            spec.submodule_search_locations = [where]
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(self._code(module.__spec__), module.__dict__)
+
+    def _code(self, spec):
+        import marshal
+
+        try:
+            with open(spec.cached, "rb") as f:
+                data = f.read()
+            if data[:4] == self.magic and self.tag:
+                return marshal.loads(memoryview(data)[16:])
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        with open(spec.origin, "rb") as f:
+            return compile(f.read(), spec.origin, "exec", dont_inherit=True)
+
+    def get_code(self, name):
+        spec = self.find_spec(name)
+        if spec is None:
+            raise ImportError(f"no module named {name}", name=name)
+        return self._code(spec)
+
+    def is_package(self, name):
+        return bool(MODULES.get(name))
+
+    def get_filename(self, name):
+        return self.find_spec(name).origin
+
+
 def _boot():
     _drop_standins(os.path.dirname(__file__))
     try:
@@ -74,10 +133,13 @@ def _boot():
         import _lxcz_boot  # from the archive (see _drop_standins)
 
         _lxcz_boot.boot(os.path.dirname(__file__), BUILD_ID, HAS_PTH)
-    elif not os.path.exists(done[:-13] + ".compiled-" + str(sys.implementation.cache_tag)):
-        import _lxcz_boot
+    else:
+        if not os.path.exists(done[:-13] + ".compiled-" + str(sys.implementation.cache_tag)):
+            import _lxcz_boot
 
-        _lxcz_boot.compile_tree(done)
+            _lxcz_boot.compile_tree(done)
+        if MODULES:
+            sys.meta_path.insert(0, _Finder(done))
     from lxcz.__main__ import entry
 
     entry()

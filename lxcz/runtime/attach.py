@@ -686,7 +686,9 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
     spec["no_new_privs"] = bool(flags & LXC_ATTACH_NO_NEW_PRIVS) or \
         conf.get_item("lxc.no_new_privs") in ("1", "true")
     spec["remount_sys_proc"] = bool(flags & LXC_ATTACH_REMOUNT_PROC_SYS)
-    if flags & (LXC_ATTACH_LSM | LXC_ATTACH_LSM_LABEL):
+    # a monitor reports the LSM active at the container's start ("lsm": None for none)
+    no_lsm = isinstance(conf, _RunningConfig) and "lsm" in conf.items and not conf.items["lsm"]
+    if flags & (LXC_ATTACH_LSM | LXC_ATTACH_LSM_LABEL) and not no_lsm:
         from lxcz.security import lsm
 
         label = options.get("lsm_label") if flags & LXC_ATTACH_LSM_LABEL else None

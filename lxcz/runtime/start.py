@@ -332,6 +332,10 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
 
         spec.attach_conf["caps_keep"] = sorted(spec.cap_keep)
         spec.attach_conf["last_cap"] = caps.last_cap()
+    from lxcz.security import lsm
+
+    # the host's LSM does not change while it runs: attach need not look when there is none
+    spec.attach_conf["lsm"] = lsm.active()
     return spec
 
 

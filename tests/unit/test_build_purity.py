@@ -294,3 +294,80 @@ def test_lxc_ls_version_imports_neither_pyroute2_nor_elftools(dist_lxcz, tmp_pat
     assert "_bootstrap" not in modules  # the warm path skips shiv's bootstrap imports
     heavy = [m for m in modules if m.split(".")[0] in ("pyroute2", "elftools")]
     assert heavy == []
+
+
+# --- zipmain's finder for lxcz's own modules ------------------------------------------
+
+def test_lxcz_modules_lists_modules_and_packages(build_mod):
+    names = ["site-packages/lxcz/__init__.py", "site-packages/lxcz/runtime/__init__.py",
+             "site-packages/lxcz/runtime/attach.py", "site-packages/lxcz/checkconfig/rules.toml",
+             "site-packages/pyroute2/__init__.py", "_bootstrap/__init__.py"]
+    assert build_mod.lxcz_modules(names) == {"lxcz": True, "lxcz.runtime": True,
+                                             "lxcz.runtime.attach": False}
+
+
+@pytest.fixture
+def finder_site(tmp_path, monkeypatch):
+    """A site directory with package pkgz (unchecked-hash .pyc files saying VALUE = 1,
+    sources saying VALUE = 2) and zipmain's finder over it on sys.meta_path."""
+    import compileall
+    import py_compile
+
+    main = _load("lxcz_build_zipmain_finder", os.path.join(BUILD_DIR, "zipmain.py"))
+    site = tmp_path / "site-packages"
+    (site / "pkgz").mkdir(parents=True)
+    (site / "pkgz" / "__init__.py").write_text("VALUE = 1\n")
+    (site / "pkgz" / "mod.py").write_text("VALUE = 1\n")
+    compileall.compile_dir(str(site), quiet=2,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    for name in ("__init__.py", "mod.py"):
+        (site / "pkgz" / name).write_text("VALUE = 2\n")
+    monkeypatch.setattr(main, "MODULES", {"pkgz": True, "pkgz.mod": False})
+    monkeypatch.setattr(sys, "meta_path", [main._Finder(str(site))] + sys.meta_path)
+    for name in ("pkgz", "pkgz.mod"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield site
+    for name in ("pkgz", "pkgz.mod"):
+        sys.modules.pop(name, None)
+
+
+def test_finder_imports_from_the_pyc_by_name(finder_site):
+    import pkgz.mod  # noqa: F401 - imported through the finder
+
+    mod = sys.modules["pkgz.mod"]
+    assert mod.VALUE == 1  # the .pyc, not the (later) source: no stat, no check
+    assert mod.__file__ == str(finder_site / "pkgz" / "mod.py")
+    assert sys.modules["pkgz"].__path__ == [str(finder_site / "pkgz")]
+    assert type(mod.__loader__).__name__ == "_Finder"
+    assert mod.__loader__.get_code("pkgz.mod").co_filename.endswith("mod.py")
+
+
+def test_finder_compiles_the_source_when_the_pyc_is_missing(finder_site):
+    cache = finder_site / "pkgz" / "__pycache__"
+    for p in cache.iterdir():
+        if p.name.startswith("mod."):
+            p.unlink()
+    import pkgz.mod  # noqa: F401
+
+    assert sys.modules["pkgz.mod"].VALUE == 2
+    assert sys.modules["pkgz"].VALUE == 1
+
+
+def test_finder_leaves_other_names_to_the_standard_finders(finder_site):
+    with pytest.raises(ModuleNotFoundError):
+        import pkgz.missing  # noqa: F401
+    assert sys.meta_path[0].find_spec("json") is None
+
+
+def test_dist_imports_lxcz_through_the_finder(dist_lxcz, tmp_path):
+    """On the warm path no lxcz module goes through the standard path finder (python3 -v
+    names each .pyc that one loads)."""
+    env = dict(os.environ, SHIV_ROOT=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-v", dist_lxcz, "lxc-ls", "--version"]
+    subprocess.run(cmd, capture_output=True, env=env, timeout=60)  # first run extracts
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr[-500:]
+    standard = [ln for ln in out.stderr.splitlines()
+                if "code object from" in ln and "/site-packages/lxcz/" in ln]
+    assert standard == []
+    assert out.stdout.strip()  # the version
