@@ -47,6 +47,8 @@ FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _
              _signal.SIGUSR2, _signal.SIGWINCH)
 NS_ORDER = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time")
 DEFAULT_NS = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
+# configuration items lxc-ls shows; for a running container, LXC asks its monitor for them
+SHOWN = ("lxc.group", "lxc.start.auto", "lxc.idmap")
 
 
 class AlreadyRunning(LxczError):
@@ -130,6 +132,8 @@ class Spec:
         # what lxc-attach needs of the configuration (lxcz.runtime.attach.config_items)
         self.attach_conf: Dict[str, Any] = o.pop("attach_conf") if "attach_conf" in o \
             else {}
+        # what lxc-ls shows of the configuration, as the container was started (SHOWN)
+        self.shown: Dict[str, str] = o.pop("shown") if "shown" in o else {}
         if o:
             raise TypeError(f"Spec() got unexpected arguments: {', '.join(sorted(o))}")
 
@@ -336,6 +340,7 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
 
     # the host's LSM does not change while it runs: attach need not look when there is none
     spec.attach_conf["lsm"] = lsm.active()
+    spec.shown = {k: str(cfg.get_item(k) or "") for k in SHOWN}
     return spec
 
 
@@ -1601,7 +1606,8 @@ class Monitor:
                          "cgname": self.cgroup.cgname if self.cgroup else "",
                          "cgroup_attach": dict(self.attach_cgroup().paths)
                          if self.cgroup else {},
-                         "ttys": s.tty_max, "attach_conf": s.attach_conf})
+                         "ttys": s.tty_max, "attach_conf": s.attach_conf,
+                         "shown": s.shown})
             elif cmd == "get_cgroup_paths":
                 ch.send({"paths": dict(self.cgroup.paths) if self.cgroup else {}})
             elif cmd == "get_config_item":

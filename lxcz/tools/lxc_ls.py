@@ -4,7 +4,9 @@ Fast by construction: which containers run is read from /proc/net/unix (the moni
 abstract sockets) without talking to any of them; the running ones that must be asked
 (state, init PID) are asked concurrently, one round trip each; addresses and interfaces
 come from /proc/PID/net, memory from the cgroup files; configuration values (AUTOSTART,
-GROUPS, UNPRIVILEGED) from the config file on disk. Only the columns shown are computed.
+GROUPS, UNPRIVILEGED) from the monitor's reply for a running container (as it was started,
+like LXC's running config items), from the config file on disk for the others. Only the
+columns shown are computed.
 """
 
 from __future__ import annotations
@@ -133,6 +135,20 @@ def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
         e.pid = int(reply.get("pid", -1) or -1)
         e.cgroup = reply.get("cgroup") or {}
         e.running = e.state != "STOPPED"
+        shown = reply.get("shown")
+        if e.running and isinstance(shown, dict) and shown:
+            e.conf = _Running(shown)  # as it was started, like LXC's running config items
+
+
+class _Running:
+    """A running container's configuration items, as its monitor reports them."""
+    __slots__ = ("items",)
+
+    def __init__(self, items: Dict[str, Any]) -> None:
+        self.items = items
+
+    def get_item(self, key: str) -> str:
+        return str(self.items.get(key) or "")
 
 
 # A config whose text names none of these cannot set what lxc-ls shows, so it needs no
@@ -342,7 +358,7 @@ def body(args: Args) -> int:
         chosen = [e for e in chosen if not e.running]
     if args.running or args.active:
         chosen = [e for e in chosen if e.running]
-    need_state = fancy or args.frozen
+    need_state = fancy or args.frozen or bool(args.groups)  # -g: a running one's groups
     if need_state:
         _ask_all(lxcpath, chosen)
         if args.frozen:

@@ -112,6 +112,27 @@ def test_ls_fancy(running):
     assert line.split()[1] == str(pid) and "lo, v0, v1" in line and "MB" in line
 
 
+def test_ls_shows_the_running_configuration(running):
+    """A running container's AUTOSTART, GROUPS and UNPRIVILEGED are those it was started
+    with (its monitor's), as LXC asks the running config; an edit shows at the next start."""
+    lxcpath, name, pid, stopped = running
+    path = os.path.join(lxcpath, name, "config")
+    with open(path) as f:
+        before = f.read()
+    try:
+        with open(path, "w") as f:
+            f.write(before.replace("lxc.group = web\nlxc.group = db\nlxc.start.auto = 1\n",
+                                   "lxc.group = other\nlxc.start.auto = 0\n"))
+        out = U.tool("lxc-ls", "-P", lxcpath, "-f", "-F", "NAME,AUTOSTART,GROUPS").stdout
+        row = [ln for ln in out.splitlines() if ln.startswith(name + " ")][0]
+        assert row.rstrip().split(None, 2)[1:] == ["1", "web, db"], out
+        assert U.tool("lxc-ls", "-P", lxcpath, "-g", "web", "-1").stdout == name + "\n"
+        assert U.tool("lxc-ls", "-P", lxcpath, "-g", "other", "-1").stdout == ""
+    finally:
+        with open(path, "w") as f:
+            f.write(before)
+
+
 def test_ps(running):
     lxcpath, name, pid, stopped = running
     r = U.tool("lxc-ps", "-n", name, "-P", lxcpath, "--", "-o", "pid,comm")
