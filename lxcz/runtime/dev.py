@@ -22,8 +22,15 @@ LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
 
 
 def autodev(rootfd: int, size: int = 0) -> None:
-    """Mount a tmpfs on /dev (lxc.autodev.tmpfs.size bytes, LXC's 500000 by default) and
-    fill it (nodes by mknod, else bind from the host)."""
+    """mount_dev then fill_dev (what lxc.autodev does, in one go)."""
+    mount_dev(rootfd, size)
+    fill_dev(rootfd)
+
+
+def mount_dev(rootfd: int, size: int = 0) -> None:
+    """Mount a tmpfs on /dev (lxc.autodev.tmpfs.size bytes, LXC's 500000 by default), with
+    /dev/pts and /dev/shm in it: first, as LXC does, so that mount entries below dev/
+    (dev/mqueue, dev/shm, ...) land on it rather than under it."""
     fd = resolve(rootfd, "dev", "dir", what="/dev")
     try:
         calls.mount("none", fd_path(fd), "tmpfs", calls.MS_NOSUID | calls.MS_NOEXEC,
@@ -36,12 +43,35 @@ def autodev(rootfd: int, size: int = 0) -> None:
     try:
         old = os.umask(0)
         try:
+            os.mkdir("pts", 0o755, dir_fd=dev)
+            os.mkdir("shm", 0o1777, dir_fd=dev)
+        finally:
+            os.umask(old)
+    except OSError as err:
+        raise LxczError(f"failed to populate /dev: {err.strerror}") from None
+    finally:
+        os.close(dev)
+
+
+def fill_dev(rootfd: int) -> None:
+    """The standard nodes (by mknod, else bound from the host) and links in /dev, after
+    the mount entries and the autodev hooks: what one of those made already is kept."""
+    dev = resolve(rootfd, "dev", None)
+    try:
+        old = os.umask(0)
+        try:
             for name, major, minor in NODES:
                 try:
                     os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+                except FileExistsError:
+                    pass
                 except PermissionError:
                     # no mknod here (user namespace): bind the host's node
-                    f = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666, dir_fd=dev)
+                    try:
+                        f = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666,
+                                    dir_fd=dev)
+                    except FileExistsError:
+                        continue
                     os.close(f)
                     t = resolve(dev, name, None)
                     try:
@@ -49,9 +79,10 @@ def autodev(rootfd: int, size: int = 0) -> None:
                     finally:
                         os.close(t)
             for name, target in LINKS:
-                os.symlink(target, name, dir_fd=dev)
-            os.mkdir("pts", 0o755, dir_fd=dev)
-            os.mkdir("shm", 0o1777, dir_fd=dev)
+                try:
+                    os.symlink(target, name, dir_fd=dev)
+                except FileExistsError:
+                    pass
         finally:
             os.umask(old)
     except OSError as err:

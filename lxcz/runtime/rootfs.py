@@ -238,9 +238,16 @@ def _remount_bind(rootfd: int, rel: str, flags: int, optional: bool = True) -> N
 NOSUID_NODEV_NOEXEC = calls.MS_NOSUID | calls.MS_NODEV | calls.MS_NOEXEC
 
 
-def mount_auto(words: List[str], rootfd: int, has_netns: bool = True) -> None:
-    """lxc.mount.auto: proc, sys and cgroup in LXC's variants."""
+def mount_auto(words: List[str], rootfd: int, has_netns: bool = True,
+               cgroups: Optional[bool] = None) -> None:
+    """lxc.mount.auto: proc, sys and cgroup in LXC's variants. cgroups: False for proc and
+    sys only, True for the cgroups only (LXC mounts those after the mount entries, which
+    may have mounted /sys), None for all."""
     ws = set(words)
+    if cgroups is True:
+        words = [w for w in words if w.startswith("cgroup")]
+    elif cgroups is False:
+        words = [w for w in words if not w.startswith("cgroup")]
     proc = next((w for w in words if w.startswith("proc")), None)
     if proc:
         _mount_at(rootfd, "proc", "proc", "proc", NOSUID_NODEV_NOEXEC)

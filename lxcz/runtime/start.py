@@ -2295,16 +2295,23 @@ class Child:
                             f"{os.strerror(err.errno or 0)}") from None
         rootfd = os.open(s.rootfs_mount, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            rootfs.mount_auto(s.mount_auto, rootfd, "net" in s.clone)
+            # LXC's order: /dev's tmpfs, proc and sys, fstab and mount entries (which may
+            # mount below dev/ or mount /sys), cgroups, the mount hooks, the autodev hooks,
+            # then the nodes in /dev
+            if s.autodev:
+                dev.mount_dev(rootfd, s.autodev_size)
+            rootfs.mount_auto(s.mount_auto, rootfd, "net" in s.clone, cgroups=False)
             if s.fstab:
                 for line in rootfs.fstab_lines(s.fstab):
                     rootfs.mount_entry(line, rootfd, s.rootfs, s.rootfs_mount,
                                        "lxc.mount.fstab")
             for line in s.mount_entries:
                 rootfs.mount_entry(line, rootfd, s.rootfs, s.rootfs_mount)
+            rootfs.mount_auto(s.mount_auto, rootfd, "net" in s.clone, cgroups=True)
             self.hook("mount")
             if s.autodev:
-                dev.autodev(rootfd, s.autodev_size)
+                self.hook("autodev")
+                dev.fill_dev(rootfd)
             if s.autodev or s.pty_max or s.tty_max or self.monitor.console is not None:
                 dev.devpts(rootfd, s.pty_max)
             con = self.monitor.console
@@ -2316,8 +2323,6 @@ class Child:
                 dev.bind_tty(rootfd, console_dev, "console")
             for i, t in enumerate(self.monitor.ttys, 1):
                 dev.bind_tty(rootfd, t.slave_path, f"tty{i}", s.tty_dir, link=True)
-            if s.autodev:
-                self.hook("autodev")
             if s.rootfs_flags & calls.MS_RDONLY:
                 calls.mount(None, s.rootfs_mount, None,
                             calls.MS_REMOUNT | calls.MS_BIND | calls.MS_RDONLY, None)

@@ -60,6 +60,27 @@ def test_optional_missing_source_is_skipped(box):
     assert r.stdout == "ok\n"
 
 
+def test_entries_below_dev_land_on_the_autodev_tmpfs(box):
+    """lxc.autodev mounts /dev's tmpfs before the mount entries (LXC's order), so entries
+    such as the busybox template's dev/shm and dev/mqueue are not hidden under it; the
+    standard nodes are still made, and one an entry bound already is kept."""
+    host = os.path.join(box["tmp"], "fakenull")
+    with open(host, "w") as f:
+        f.write("not a device\n")
+    r = sh(box, "lxc.autodev = 1\n"
+                "lxc.mount.entry = shm dev/shm tmpfs defaults,create=dir 0 0\n"
+                "lxc.mount.entry = mqueue dev/mqueue mqueue defaults,optional,create=dir 0 0\n"
+                f"lxc.mount.entry = {host} dev/full none bind,create=file 0 0\n",
+           "for m in /dev/shm /dev/mqueue /dev/full; do "
+           "grep -q \" $m \" /proc/self/mountinfo && echo mounted $m; done; "
+           "cat /dev/full; test -c /dev/null && test -c /dev/zero && echo nodes; "
+           "test -d /dev/mqueue && echo visible")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["mounted /dev/shm", "mounted /dev/mqueue",
+                                     "mounted /dev/full", "not a device", "nodes",
+                                     "visible"], r.stdout
+
+
 def test_missing_source_fails(box):
     r = sh(box, f"lxc.mount.entry = {box['tmp']}/nope mnt/x none bind,create=dir 0 0\n",
            "echo ok")
