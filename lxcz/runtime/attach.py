@@ -376,8 +376,8 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
         _seccomp._seccomp_nr()
     calls.set_dumpable(False)
     for sig in (_signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM, _signal.SIGHUP,
-                _signal.SIGPIPE, _signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGUSR1,
-                _signal.SIGUSR2):
+                _signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGCHLD, _signal.SIGWINCH,
+                _signal.SIGUSR1, _signal.SIGUSR2):  # Python ignores SIGPIPE and SIGXFSZ
         _signal.signal(sig, _signal.SIG_DFL)
     if spec.tty_slave is None:
         for target, fd in enumerate(spec.stdio):

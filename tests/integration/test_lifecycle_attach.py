@@ -201,6 +201,13 @@ def test_joins_the_container_cgroup(running):
     assert r.returncode == 0
 
 
+def test_command_starts_with_no_signal_ignored(running):
+    """Python ignores SIGPIPE and SIGXFSZ; the attached command must not inherit that."""
+    r = attach(running, "--", "grep", "SigIgn", "/proc/self/status")  # no shell: sh ignores some
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["SigIgn:", "0000000000000000"], r.stdout
+
+
 def test_no_host_fds_reach_the_command(running):
     extra = os.open("/etc/hostname", os.O_RDONLY)
     os.set_inheritable(extra, True)
