@@ -153,7 +153,9 @@ def body(args: Args) -> int:
     uid = _id(args.uid, "uid")
     gid = _id(args.gid, "gid")
     terminal = any(os.isatty(fd) for fd in (0, 1, 2))
-    command = list(args.command) or list(args.positional)
+    # getopt's order: words before "--" that are not options start the command
+    # (`-e CAP -- cmd` runs "CAP cmd", as LXC does: -e takes a value only as -eCAP)
+    command = list(args.positional) + list(args.command)
     c = Container(args.name, args.lxcpath, rcfile=args.rcfile)
     status = c.attach_wait(
         A.attach_run_command if command else A.attach_run_shell, command or None,

@@ -201,6 +201,17 @@ def test_joins_the_container_cgroup(running):
     assert r.returncode == 0
 
 
+def test_words_before_the_double_dash_start_the_command(running):
+    """getopt's order, as in LXC: -e takes a value only attached (-eCAP); a separate word
+    before "--" is the start of the command."""
+    r = attach(running, "-e", "CAP", "--", "true")
+    assert r.returncode == 127 and '"CAP"' in r.stderr, (r.returncode, r.stderr)
+    r = attach(running, "-eCAP", "--", "true")
+    assert r.returncode == 0, r.stderr
+    r = attach(running, "echo", "--", "a", "b")
+    assert (r.returncode, r.stdout) == (0, "a b\n"), r.stderr
+
+
 def test_command_starts_with_no_signal_ignored(running):
     """Python ignores SIGPIPE and SIGXFSZ; the attached command must not inherit that."""
     r = attach(running, "--", "grep", "SigIgn", "/proc/self/status")  # no shell: sh ignores some
@@ -403,6 +414,9 @@ def test_attach_takes_the_init_label(running, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(lsm, "label_of", lambda p: seen.append(p) or
                         ("apparmor", "lxc-container-default-cgns"))
+    real_init = A._RunningConfig.__init__
+    monkeypatch.setattr(A._RunningConfig, "__init__",  # as if the monitor had found AppArmor
+                        lambda self, items: real_init(self, dict(items, lsm="apparmor")))
     attr = tmp_path / "exec"
     attr.write_text("")
     monkeypatch.setattr(lsm, "attr_path", lambda kind, now, proc="/proc": str(attr))
