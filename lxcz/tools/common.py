@@ -294,9 +294,11 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
         sys.stdout.write(parser.usage_text())
         return 0
     if args.values.get("version"):
-        from lxcz.version import VERSION
+        # the LXC release these tools behave as: scripts compare it to pick config keys
+        # and options (upstream's lxc-checkconfig prints it); `lxcz --version` names lxcz
+        from lxcz.version import LXC_COMPAT
 
-        sys.stdout.write(VERSION + "\n")
+        sys.stdout.write(LXC_COMPAT + "\n")
         return 0
     name = args.values.get("name") or ""
     try:

@@ -88,3 +88,13 @@ def test_container_paths(tmp_path):
     (tmp_path / "c1").mkdir()
     (tmp_path / "c1" / "config").write_text("")
     assert c.defined
+
+
+def test_tool_version_is_the_lxc_release_it_follows(capsys):
+    """lxc-* --version prints the LXC release (scripts compare it), lxcz --version lxcz's."""
+    from lxcz.version import LXC_COMPAT, VERSION
+
+    assert main(["lxc-info", "--version"]) == 0
+    assert capsys.readouterr().out == LXC_COMPAT + "\n"
+    assert main(["lxcz", "--version"]) == 0
+    assert VERSION in capsys.readouterr().out
