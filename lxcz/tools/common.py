@@ -307,17 +307,16 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
     except (ValueError, OSError) as err:
         sys.stderr.write(f"{prog}: {name + ': ' if name else ''}{err}\n")
         return 1
-    try:
-        parser.check(args)
-        if validate:
-            validate(args)
-    except UsageError as err:
-        sys.stderr.write(f"{prog}: {err}\n")
-        sys.stderr.write(parser.usage_text())
-        return 1
     global _quiet
     _quiet = bool(args.values.get("quiet"))
     try:
+        try:
+            parser.check(args)
+            if validate:
+                validate(args)
+        except UsageError as err:  # a value or combination LXC refuses: one line, as LXC's
+            report(prog, name, str(err))
+            return 1
         return guarded(prog, name, lambda: body(args))
     finally:
         _quiet = False

@@ -100,7 +100,7 @@ def test_lxc_cgroup_bad_input(host, capsys, argv, message):
 def test_lxc_cgroup_usage_errors(host, capsys):
     lxcpath = host[3]
     assert lxc_cgroup.main(["-n", "c1", "-P", lxcpath]) == 1
-    assert "lxc-cgroup: missing state object" in capsys.readouterr().err
+    assert "lxc-cgroup: c1: missing state object" in capsys.readouterr().err  # one line
     assert lxc_cgroup.main(["-n", "c1", "-P", lxcpath, "a", "b", "c"]) == 1
     assert "unexpected argument 'c'" in capsys.readouterr().err
     # as LXC: without -n the first operand is the name (then the state object is missing)

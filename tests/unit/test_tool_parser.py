@@ -119,3 +119,15 @@ def test_logfile_gets_lxc_layout(tmp_path, capsys):
     parts = line.split()
     assert parts[0] == "lxc-demo" and parts[1] == "c1" and parts[3] == "ERROR"
     assert line.endswith("- it broke")
+
+
+def test_a_refused_value_is_one_line_naming_the_container(capsys):
+    """A value or combination the tool refuses after parsing: one line with the tool and
+    the container, no usage block (LXC's tools print one line there); -q silences it."""
+    from lxcz.tools import lxc_stop
+
+    assert lxc_stop.main(["-n", "c9", "-t", "abc"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lxc-stop: c9: ") and err.count("\n") == 1, err
+    assert lxc_stop.main(["-n", "c9", "-t", "abc", "-q"]) == 1
+    assert capsys.readouterr().err == ""
