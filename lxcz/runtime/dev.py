@@ -13,18 +13,12 @@ from lxcz.sys import calls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Callable, List, Optional
 
 NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("urandom", 1, 9),
          ("random", 1, 8), ("tty", 5, 0))
 LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
-
-
-def autodev(rootfd: int, size: int = 0) -> None:
-    """mount_dev then fill_dev (what lxc.autodev does, in one go)."""
-    mount_dev(rootfd, size)
-    fill_dev(rootfd)
 
 
 def mount_dev(rootfd: int, size: int = 0) -> None:
@@ -39,12 +33,21 @@ def mount_dev(rootfd: int, size: int = 0) -> None:
         raise LxczError(f"failed to mount tmpfs on /dev: {err.strerror}") from None
     finally:
         os.close(fd)
+
+    def dirs(dev: int) -> None:
+        os.mkdir("pts", 0o755, dir_fd=dev)
+        os.mkdir("shm", 0o1777, dir_fd=dev)
+
+    _populate(rootfd, dirs)
+
+
+def _populate(rootfd: int, fill: Callable[[int], None]) -> None:
+    """fill(fd of the container's /dev) with umask 0; an OSError becomes one LxczError."""
     dev = resolve(rootfd, "dev", None)
     try:
         old = os.umask(0)
         try:
-            os.mkdir("pts", 0o755, dir_fd=dev)
-            os.mkdir("shm", 0o1777, dir_fd=dev)
+            fill(dev)
         finally:
             os.umask(old)
     except OSError as err:
@@ -56,39 +59,33 @@ def mount_dev(rootfd: int, size: int = 0) -> None:
 def fill_dev(rootfd: int) -> None:
     """The standard nodes (by mknod, else bound from the host) and links in /dev, after
     the mount entries and the autodev hooks: what one of those made already is kept."""
-    dev = resolve(rootfd, "dev", None)
-    try:
-        old = os.umask(0)
+    _populate(rootfd, _nodes_and_links)
+
+
+def _nodes_and_links(dev: int) -> None:
+    for name, major, minor in NODES:
         try:
-            for name, major, minor in NODES:
-                try:
-                    os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
-                except FileExistsError:
-                    pass
-                except PermissionError:
-                    # no mknod here (user namespace): bind the host's node
-                    try:
-                        f = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666,
-                                    dir_fd=dev)
-                    except FileExistsError:
-                        continue
-                    os.close(f)
-                    t = resolve(dev, name, None)
-                    try:
-                        calls.mount("/dev/" + name, fd_path(t), None, calls.MS_BIND, None)
-                    finally:
-                        os.close(t)
-            for name, target in LINKS:
-                try:
-                    os.symlink(target, name, dir_fd=dev)
-                except FileExistsError:
-                    pass
-        finally:
-            os.umask(old)
-    except OSError as err:
-        raise LxczError(f"failed to populate /dev: {err.strerror}") from None
-    finally:
-        os.close(dev)
+            os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+        except FileExistsError:
+            pass
+        except PermissionError:
+            # no mknod here (user namespace): bind the host's node
+            try:
+                f = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666,
+                            dir_fd=dev)
+            except FileExistsError:
+                continue
+            os.close(f)
+            t = resolve(dev, name, None)
+            try:
+                calls.mount("/dev/" + name, fd_path(t), None, calls.MS_BIND, None)
+            finally:
+                os.close(t)
+    for name, target in LINKS:
+        try:
+            os.symlink(target, name, dir_fd=dev)
+        except FileExistsError:
+            pass
 
 
 def devpts(rootfd: int, pty_max: Optional[int]) -> None:
