@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from lxcz.cgroups.fs import RealFS  # at import: join_self runs in children that closed fds
 from lxcz.errors import LxczError
 
 TYPE_CHECKING = False
@@ -87,27 +88,20 @@ def fork_into(paths: Sequence[str]) -> Tuple[int, bool]:
 def join_self(paths: Sequence[str], in_v2: bool = False) -> None:
     """Move the calling (single-threaded) process into every directory of paths: v1
     through tasks, v2 through cgroup.procs unless in_v2. LxczError naming the path."""
-    me = str(os.getpid()).encode()
+    write = RealFS().write
+    me = str(os.getpid())
     for path in paths:
         tasks = os.path.join(path, "tasks")
         v1 = os.path.exists(tasks)
         if not v1 and in_v2:
             continue
         try:
-            _write(tasks if v1 else os.path.join(path, "cgroup.procs"), b"0" if v1 else me)
+            write(tasks if v1 else os.path.join(path, "cgroup.procs"), "0" if v1 else me)
         except OSError as err:
             if v1 or os.path.basename(path) != LEAF:
                 raise LxczError(f"cannot join cgroup {path}: {err.strerror}") from None
             parent = os.path.dirname(path)
             try:  # the leaf refused us: the container's cgroup itself
-                _write(os.path.join(parent, "cgroup.procs"), me)
+                write(os.path.join(parent, "cgroup.procs"), me)
             except OSError as err2:
                 raise LxczError(f"cannot join cgroup {parent}: {err2.strerror}") from None
-
-
-def _write(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
