@@ -595,28 +595,15 @@ def config_items(conf: Any) -> Dict[str, Any]:
     return items
 
 
-class _RunningConfig:
-    """The items of config_items as the running container's monitor reported them:
-    the configuration the container was started with (``lxc-start -f``, ``-s``
-    included), and no configuration parsing in lxc-attach."""
-
-    def __init__(self, items: Dict[str, Any]) -> None:
-        self.items = items
-
-    def get_item(self, key: str) -> Any:
-        return self.items.get(key)
-
-    def get_list(self, key: str) -> Any:
-        return self.items.get(key) or []
-
-
 def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, Any]
                      ) -> Dict[str, Any]:
     """Translate python3-lxc style options plus the container's config into spec args."""
     flags = options.get("attach_flags", LXC_ATTACH_DEFAULT)
+    from lxcz.runtime.client import RunningConfig
+
     items = info.get("attach_conf")
     if isinstance(items, dict) and not getattr(container, "_rcfile", None):
-        conf: Any = _RunningConfig(items)
+        conf: Any = RunningConfig(items)
     else:  # lxc-attach -f FILE, or a monitor that does not report them
         conf = container.config
     spec: Dict[str, Any] = {}
@@ -663,10 +650,10 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
     if flags & LXC_ATTACH_DROP_CAPABILITIES:
         drop = conf.get_item("lxc.cap.drop")
         keep = conf.get_item("lxc.cap.keep")
-        resolved = items.get("caps_keep") if isinstance(conf, _RunningConfig) else None
+        resolved = conf.items.get("caps_keep") if isinstance(conf, RunningConfig) else None
         if resolved is not None:  # as the monitor resolved them for the container's start
             spec["caps_keep"] = set(resolved)
-            spec["last_cap"] = items.get("last_cap")
+            spec["last_cap"] = conf.items.get("last_cap")
         elif drop or keep:
             from lxcz.security import caps
 
@@ -687,7 +674,8 @@ def _options_to_spec(container: Any, info: Dict[str, Any], options: Dict[str, An
         conf.get_item("lxc.no_new_privs") in ("1", "true")
     spec["remount_sys_proc"] = bool(flags & LXC_ATTACH_REMOUNT_PROC_SYS)
     # a monitor reports the LSM active at the container's start ("lsm": None for none)
-    no_lsm = isinstance(conf, _RunningConfig) and "lsm" in conf.items and not conf.items["lsm"]
+    no_lsm = isinstance(conf, RunningConfig) and "lsm" in conf.items \
+        and not conf.items["lsm"]
     if flags & (LXC_ATTACH_LSM | LXC_ATTACH_LSM_LABEL) and not no_lsm:
         from lxcz.security import lsm
 

@@ -31,6 +31,23 @@ class NotRunning(LxczError):
     """The container has no monitor (it is stopped)."""
 
 
+class RunningConfig:
+    """Configuration items as a running container's monitor reported them (get_info's
+    "attach_conf" and "shown"): what the container was started with (``lxc-start -f``
+    and ``-s`` included), read with no configuration parsing. None for a key it did not
+    report."""
+    __slots__ = ("items",)
+
+    def __init__(self, items: Dict[str, Any]) -> None:
+        self.items = items
+
+    def get_item(self, key: str) -> Any:
+        return self.items.get(key)
+
+    def get_list(self, key: str) -> Any:
+        return self.items.get(key) or []
+
+
 def _addr(c: Any) -> bytes:
     return paths.abstract(paths.command_socket(c.config_path, c.name))
 

@@ -137,18 +137,8 @@ def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
         e.running = e.state != "STOPPED"
         shown = reply.get("shown")
         if e.running and isinstance(shown, dict) and shown:
-            e.conf = _Running(shown)  # as it was started, like LXC's running config items
-
-
-class _Running:
-    """A running container's configuration items, as its monitor reports them."""
-    __slots__ = ("items",)
-
-    def __init__(self, items: Dict[str, Any]) -> None:
-        self.items = items
-
-    def get_item(self, key: str) -> str:
-        return str(self.items.get(key) or "")
+            # as it was started, like LXC's running config items
+            e.conf = client.RunningConfig(shown)
 
 
 # A config whose text names none of these cannot set what lxc-ls shows, so it needs no

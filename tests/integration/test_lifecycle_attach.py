@@ -414,8 +414,10 @@ def test_attach_takes_the_init_label(running, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(lsm, "label_of", lambda p: seen.append(p) or
                         ("apparmor", "lxc-container-default-cgns"))
-    real_init = A._RunningConfig.__init__
-    monkeypatch.setattr(A._RunningConfig, "__init__",  # as if the monitor had found AppArmor
+    from lxcz.runtime import client
+
+    real_init = client.RunningConfig.__init__
+    monkeypatch.setattr(client.RunningConfig, "__init__",  # as if the monitor had found AppArmor
                         lambda self, items: real_init(self, dict(items, lsm="apparmor")))
     attr = tmp_path / "exec"
     attr.write_text("")
