@@ -372,8 +372,7 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.seccomp:
         from lxcz.sys import seccomp as _seccomp
 
-        _seccomp._lib()  # loads libc and the per-arch syscall table while we can
-        _seccomp._seccomp_nr()
+        _seccomp.prepare()  # binds its calls and reads the syscall table while we can
     calls.set_dumpable(False)
     for sig in (_signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM, _signal.SIGHUP,
                 _signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGCHLD, _signal.SIGWINCH,

@@ -1125,22 +1125,20 @@ class Monitor:
             from lxcz.sys import capabilities
 
             caps.last_cap()  # cached now: the container may have no /proc/sys
-            capabilities._structs()
+            capabilities.prepare()
         if s.seccomp_prog or s.no_new_privs:
-            from lxcz.sys import arch, seccomp
+            from lxcz.sys import seccomp
 
-            arch.syscall_number("seccomp")
-            seccomp._lib()  # loads libc before the pivot
+            seccomp.prepare()  # binds its calls before the pivot
         if s.aa_label:
             from lxcz.security import apparmor  # noqa: F401
         if s.se_label or s.se_keyring:
             from lxcz.security import selinux  # noqa: F401
         if s.keyring or s.personality or s.sysctls:
             from lxcz.security import limits  # noqa: F401
-            from lxcz.sys import arch, keyring  # noqa: F401
+            from lxcz.sys import keyring
 
-            arch.syscall_number("keyctl")  # the table is read now, not after the pivot
-            calls.libc()
+            keyring.prepare()  # binds keyctl and reads its number now, not after the pivot
             if s.personality:
                 limits.personality_value(s.personality)
 

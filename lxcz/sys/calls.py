@@ -1,4 +1,5 @@
-"""ctypes wrappers for the system calls the runtime needs and Python's os module lacks.
+"""The system calls the runtime needs and Python's os module lacks, through lxcz.sys.tinyc
+(``_ctypes`` alone; ``libc()``, full ctypes, only for the few callers that need it).
 
 Every call raises OSError(errno, "what: strerror") on failure, so callers can turn it into
 a message naming the operation. Syscalls glibc does not wrap (pivot_root, setns on old
@@ -124,17 +125,19 @@ def _b(path: Optional[str]) -> Optional[bytes]:
     return None if path is None else os.fsencode(path)
 
 
-_tiny: Dict[str, Any] = {}
+_tiny: Dict[Any, Any] = {}
 
 
-def _tiny_fn(name: str, *argtypes: str) -> Any:
-    """libc's name through lxcz.sys.tinyc (integer arguments: no ctypes needed)."""
-    fn = _tiny.get(name)
+def _tiny_fn(name: str, *argtypes: str, restype: str = "Int") -> Any:
+    """libc's name through lxcz.sys.tinyc (integers, addresses and byte strings: no
+    ctypes needed), bound once per name and signature."""
+    key = (name, restype) + argtypes
+    fn = _tiny.get(key)
     if fn is None:
         from lxcz.sys import tinyc
 
-        fn = _tiny[name] = tinyc.function(name, tinyc.Int,
-                                          [getattr(tinyc, t) for t in argtypes])
+        fn = _tiny[key] = tinyc.function(name, getattr(tinyc, restype),
+                                         [getattr(tinyc, t) for t in argtypes])
     return fn
 
 
@@ -148,24 +151,20 @@ def setns(fd: int, nstype: int = 0) -> None:
 
 def mount(source: Optional[str], target: str, fstype: Optional[str] = None,
           flags: int = 0, data: Optional[str] = None) -> None:
-    fn = libc().mount
-    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                   ctypes.c_char_p]
+    fn = _tiny_fn("mount", "CharP", "CharP", "CharP", "ULong", "CharP")
     ret = fn(_b(source), _b(target), _b(fstype), flags, _b(data))
     _check(ret, f"mount {source or fstype or ''} on {target}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    fn = libc().umount2
-    fn.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    fn = _tiny_fn("umount2", "CharP", "Int")
     _check(fn(_b(target), flags), f"umount {target}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     nr = _syscall_number("pivot_root")
-    fn = libc().syscall
-    fn.restype = ctypes.c_long
-    ret = fn(ctypes.c_long(nr), ctypes.c_char_p(_b(new_root)), ctypes.c_char_p(_b(put_old)))
+    fn = _tiny_fn("syscall", "Long", "CharP", "CharP", restype="Long")
+    ret = fn(nr, _b(new_root), _b(put_old))
     _check(ret, f"pivot_root {new_root}")
 
 
@@ -186,14 +185,12 @@ def _syscall_number(name: str) -> int:
 
 def sethostname(name: str) -> None:
     data = name.encode()
-    _check(libc().sethostname(ctypes.c_char_p(data), ctypes.c_size_t(len(data))),
-           "sethostname")
+    _check(_tiny_fn("sethostname", "CharP", "ULong")(data, len(data)), "sethostname")
 
 
 def setdomainname(name: str) -> None:
     data = name.encode()
-    _check(libc().setdomainname(ctypes.c_char_p(data), ctypes.c_size_t(len(data))),
-           "setdomainname")
+    _check(_tiny_fn("setdomainname", "CharP", "ULong")(data, len(data)), "setdomainname")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
@@ -203,11 +200,8 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def set_name(name: str) -> None:
     """Set the calling thread's comm name (what ps shows)."""
-    buf = ctypes.create_string_buffer(name.encode()[:15])
-    fn = libc().prctl
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
-                   ctypes.c_ulong]
-    fn(PR_SET_NAME, buf, 0, 0, 0)
+    fn = _tiny_fn("prctl", "Int", "CharP", "ULong", "ULong", "ULong")
+    fn(PR_SET_NAME, name.encode()[:15], 0, 0, 0)  # a bytes object ends in NUL
 
 
 def set_dumpable(on: bool) -> None:
@@ -306,8 +300,9 @@ def set_proc_title(title: str, wipe_environ: bool = True) -> bool:
     if not (0 < arg_start < arg_end) or not (0 < env_start <= env_end):
         return False
     data = title.encode()[: arg_end - arg_start - 1]
-    ctypes.memset(arg_start, 0, arg_end - arg_start)
-    ctypes.memmove(arg_start, data, len(data))
+    memset = _tiny_fn("memset", "VoidP", "Int", "ULong", restype="VoidP")
+    memset(arg_start, 0, arg_end - arg_start)
+    _tiny_fn("memcpy", "VoidP", "CharP", "ULong", restype="VoidP")(arg_start, data, len(data))
     if wipe_environ:
-        ctypes.memset(env_start, 0, env_end - env_start)
+        memset(env_start, 0, env_end - env_start)
     return True

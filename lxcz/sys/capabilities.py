@@ -10,13 +10,14 @@ Public API:
 
 Both use ``_LINUX_CAPABILITY_VERSION_3``: one header and two ``__user_cap_data_struct``
 records, the first for capabilities 0-31, the second for 32-63. Raise
-``OSError(errno, "capget: ...")`` / ``"capset: ..."`` on failure. ctypes is imported only
-when a function is called.
+``OSError(errno, "capget: ...")`` / ``"capset: ..."`` on failure. Through lxcz.sys.tinyc
+(no ctypes), bound at the first call.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,61 +25,48 @@ if TYPE_CHECKING:
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_types = None
+_fns = None
 
 
-def _structs():
-    global _types
-    if _types is None:
-        import ctypes
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                        ("inheritable", ctypes.c_uint32)]
-
-        _types = (ctypes, Header, Data * 2)
-    return _types
+def prepare() -> None:
+    """Bind capget and capset now (before a pivot into a container where neither the
+    standard library nor lxcz can be found any more)."""
+    _bind()
 
 
-def _lib():
-    from lxcz.sys import calls
+def _bind():
+    global _fns
+    if _fns is None:
+        from lxcz.sys import tinyc
 
-    return calls.libc()
+        _fns = (tinyc, tinyc.function("capget", tinyc.Int, (tinyc.VoidP, tinyc.VoidP)),
+                tinyc.function("capset", tinyc.Int, (tinyc.VoidP, tinyc.VoidP)))
+    return _fns
+
+
+def _u32s(values) -> bytes:
+    return b"".join(v.to_bytes(4, sys.byteorder) for v in values)
 
 
 def capget(pid: int = 0) -> Tuple[int, int, int]:
     """(effective, permitted, inheritable) of ``pid`` (0 = the calling thread)."""
-    ctypes, Header, Data2 = _structs()
-    hdr = Header(_LINUX_CAPABILITY_VERSION_3, pid)
-    data = Data2()
-    fn = _lib().capget
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    fn.restype = ctypes.c_int
-    if fn(ctypes.byref(hdr), ctypes.byref(data)) == -1:
-        err = ctypes.get_errno()
+    tinyc, fn, _ = _bind()
+    hdr = tinyc.buffer(_u32s((_LINUX_CAPABILITY_VERSION_3, pid & 0xFFFFFFFF)))
+    data = tinyc.buffer(size=24)  # two records of effective, permitted, inheritable
+    if fn(tinyc.addressof(hdr), tinyc.addressof(data)) == -1:
+        err = tinyc.get_errno()
         raise OSError(err, f"capget: {os.strerror(err)}")
-
-    def join(attr: str) -> int:
-        return getattr(data[0], attr) | getattr(data[1], attr) << 32
-
-    return join("effective"), join("permitted"), join("inheritable")
+    raw = data.raw
+    words = [int.from_bytes(raw[i:i + 4], sys.byteorder) for i in range(0, 24, 4)]
+    return tuple(words[i] | words[i + 3] << 32 for i in range(3))  # type: ignore[return-value]
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set the calling thread's effective, permitted and inheritable sets."""
-    ctypes, Header, Data2 = _structs()
-    hdr = Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = Data2()
-    for i, shift in enumerate((0, 32)):
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    fn = _lib().capset
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    fn.restype = ctypes.c_int
-    if fn(ctypes.byref(hdr), ctypes.byref(data)) == -1:
-        err = ctypes.get_errno()
+    tinyc, _, fn = _bind()
+    hdr = tinyc.buffer(_u32s((_LINUX_CAPABILITY_VERSION_3, 0)))
+    sets = (effective, permitted, inheritable)
+    data = tinyc.buffer(_u32s((v >> shift) & 0xFFFFFFFF for shift in (0, 32) for v in sets))
+    if fn(tinyc.addressof(hdr), tinyc.addressof(data)) == -1:
+        err = tinyc.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")

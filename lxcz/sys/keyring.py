@@ -26,33 +26,46 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 KEY_SPEC_SESSION_KEYRING = -3
 
 
+_fns = None
+
+
+def prepare() -> None:
+    """Bind keyctl and read its syscall number now (before a pivot into a container
+    where neither the standard library nor lxcz can be found any more)."""
+    _bind()
+
+
+def _bind():
+    global _fns
+    if _fns is None:
+        from lxcz.sys import arch, tinyc
+
+        nr = arch.syscall_number("keyctl")
+        L = tinyc.Long
+        _fns = (nr, tinyc.get_errno,
+                tinyc.function("syscall", L, (L, L, tinyc.CharP, L)),  # a name argument
+                tinyc.function("syscall", L, (L, L, L, L)))
+    return _fns
+
+
 def _keyctl(op: int, arg2, arg3: int = 0, what: str = "keyctl") -> int:
-    import ctypes
-
-    from lxcz.sys import arch, calls
-
-    nr = arch.syscall_number("keyctl")
-    fn = calls.libc().syscall
-    fn.restype = ctypes.c_long
-    ret = fn(ctypes.c_long(nr), ctypes.c_long(op), arg2, ctypes.c_long(arg3))
+    nr, get_errno, with_name, with_ints = _bind()
+    fn = with_ints if isinstance(arg2, int) else with_name
+    ret = fn(nr, op, arg2, arg3)
     if ret == -1:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return int(ret)
 
 
 def join_session_keyring(name: Optional[str] = None) -> int:
     """Join a new session keyring (anonymous unless ``name``); return its serial."""
-    import ctypes
-
-    arg = ctypes.c_char_p(name.encode() if name is not None else None)
+    arg = name.encode() if name is not None else None
     return _keyctl(KEYCTL_JOIN_SESSION_KEYRING, arg,
                    what="keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
 
 
 def session_keyring_id() -> int:
     """The serial of this process's current session keyring (0 create: no)."""
-    import ctypes
-
-    return _keyctl(KEYCTL_GET_KEYRING_ID, ctypes.c_long(KEY_SPEC_SESSION_KEYRING), 0,
+    return _keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0,
                    what="keyctl(KEYCTL_GET_KEYRING_ID)")

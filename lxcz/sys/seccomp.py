@@ -17,7 +17,7 @@ Public API:
   container), where stacking would usually fail.
 - ``SECCOMP_RET_*``: the filter return values (linux/seccomp.h).
 
-ctypes is imported only when a function that needs it is called.
+The calls go through lxcz.sys.tinyc; ``prepare`` binds them ahead of a pivot.
 """
 
 from __future__ import annotations
@@ -47,40 +47,32 @@ PR_GET_NO_NEW_PRIVS = 39
 BPF_MAXINSNS = 4096
 SOCK_FILTER_SIZE = 8  # u16 code, u8 jt, u8 jf, u32 k
 
-_libc = None
+def prepare() -> None:
+    """Bind what installing a filter needs now (before a pivot into a container where
+    neither the standard library nor lxcz can be found any more)."""
+    get_no_new_privs()  # binds prctl
+    _seccomp_nr()
+    _bind()
 
 
-def _lib():
-    global _libc
-    if _libc is None:
-        import ctypes
+_syscall = None
 
-        # the interpreter's own symbol table has libc: ctypes.util.find_library would
-        # import subprocess, shutil and tempfile and fork ldconfig at every container start
-        try:
-            lib = ctypes.CDLL(None, use_errno=True)
-            lib.prctl  # noqa: B018 - probe that libc's symbols are really there
-            lib.syscall  # noqa: B018
-        except (OSError, AttributeError):
-            import ctypes.util
 
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _libc = lib
-    return _libc
+def _bind():
+    global _syscall
+    if _syscall is None:
+        from lxcz.sys import tinyc
+
+        L = tinyc.Long
+        _syscall = tinyc.function("syscall", L, (L, L, L, tinyc.VoidP))
+        tinyc.buffer(size=1)  # the array type's machinery, loaded now
+    return _syscall
 
 
 def _prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    import ctypes
+    from lxcz.sys import calls
 
-    fn = _lib().prctl
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                   ctypes.c_ulong]
-    ret = fn(option, arg2, arg3, arg4, arg5)
-    if ret == -1:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
-    return ret
+    return calls.prctl(option, arg2, arg3, arg4, arg5)
 
 
 def set_no_new_privs() -> None:
@@ -111,7 +103,9 @@ def should_install(allow_nesting: bool = False) -> bool:
 
 def install_filter(prog: bytes, flags: int = 0) -> None:
     """Attach the BPF program ``prog`` to the calling thread (and what it execs)."""
-    import ctypes
+    import sys
+
+    from lxcz.sys import tinyc
 
     if not prog or len(prog) % SOCK_FILTER_SIZE:
         raise ValueError("a seccomp program is a non-empty array of 8-byte instructions")
@@ -119,31 +113,23 @@ def install_filter(prog: bytes, flags: int = 0) -> None:
     if count > BPF_MAXINSNS:
         raise ValueError(f"seccomp program has {count} instructions, "
                          f"the kernel takes at most {BPF_MAXINSNS}")
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    buf = ctypes.create_string_buffer(bytes(prog), len(prog))
-    fprog = SockFprog(count, ctypes.cast(buf, ctypes.c_void_p))
-    libc = _lib()
+    buf = tinyc.buffer(bytes(prog))
+    size = tinyc.POINTER_SIZE
+    # struct sock_fprog: unsigned short len, padding to a pointer's alignment, filter
+    fprog = tinyc.buffer(count.to_bytes(2, sys.byteorder) + bytes(size - 2)
+                         + tinyc.addressof(buf).to_bytes(size, sys.byteorder))
     err = 0
     nr = _seccomp_nr()
     if nr is not None:
-        fn = libc.syscall
-        fn.restype = ctypes.c_long
-        ret = fn(ctypes.c_long(nr), ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
-                 ctypes.c_uint(flags), ctypes.byref(fprog))
-        if ret == 0:
+        if _bind()(nr, SECCOMP_SET_MODE_FILTER, flags, tinyc.addressof(fprog)) == 0:
             return
-        err = ctypes.get_errno()
+        err = tinyc.get_errno()
     if nr is None or (err == 38 and not flags):  # ENOSYS: kernel older than 3.17
-        fn = libc.prctl
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                       ctypes.c_ulong]
-        if fn(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) == 0:
+        try:
+            _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, tinyc.addressof(fprog))
             return
-        err = ctypes.get_errno()
+        except OSError as e:
+            err = e.errno or 0
     hint = ""
     if err == 13:  # EACCES
         hint = " (needs CAP_SYS_ADMIN or no_new_privs)"

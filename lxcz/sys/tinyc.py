@@ -40,12 +40,32 @@ class CharP(_ctypes._SimpleCData):
     _type_ = "z"  # bytes in, read-only
 
 
+class Char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
 class _Program:
     _handle = _ctypes.dlopen(None, RTLD_NOW)  # the interpreter and its libc
 
 
 get_errno = _ctypes.get_errno
 set_errno = _ctypes.set_errno
+addressof = _ctypes.addressof
+POINTER_SIZE = _ctypes.sizeof(VoidP)
+
+
+def buffer(data: bytes = b"", size: int = 0) -> Any:
+    """A writable C buffer of max(size, len(data)) bytes starting with data; pass
+    ``addressof(buf)`` for a VoidP argument, read it back with ``buf.raw``."""
+
+    class _Buf(_ctypes.Array):
+        _type_ = Char
+        _length_ = max(size, len(data), 1)
+
+    buf = _Buf()
+    if data:
+        buf.raw = data + bytes(len(buf.raw) - len(data))
+    return buf
 
 
 def function(name: str, restype: Any = Int, argtypes: Sequence[Any] = (),
