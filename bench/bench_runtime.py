@@ -11,7 +11,8 @@ Measures, for LXC and lxcz alternately (medians over --runs):
   * resident memory of the monitor + init of a running container, started with
     lxc-start -d and with lxc-execute (RSS and PSS, the issue's targets, and private
     dirty memory, which no sharing or trimming changes), read once the container has
-    been left alone for SETTLE seconds
+    been left alone for SETTLE seconds; beside lxc-execute's, the floor: two bare
+    interpreters, one forked from the other (python_pair_floor)
 
 Commands that move a process into a cgroup are timed twice: each after a pause (the
 target rows: every command pays its own kernel costs, as when a person or a script runs
@@ -142,6 +143,42 @@ def execute_memory(impl: Impl, base: list) -> tuple:
             p.wait()
 
 
+FLOOR_CODE = """
+import os, time
+pid = os.fork()
+if pid == 0:
+    cmd = os.fork()
+    if cmd == 0:
+        os.execv("/bin/sleep", ["sleep", "60"])
+    os.waitpid(cmd, 0)
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(60)
+"""
+
+
+def python_pair_floor() -> tuple:
+    """memory() of the least any Python monitor with a Python init can take: a bare
+    ``python3 -I -S`` and a child forked from it, each asleep in one system call (the
+    child waits on a /bin/sleep, as an init on its command). On Python < 3.12 each side
+    copies the interpreter's hot pages (reference counts of shared objects) as soon as
+    it runs any code, so the pair costs about two interpreters' private memory."""
+    from _common import PYTHON
+
+    p = subprocess.Popen([PYTHON, "-I", "-S", "-c", FLOOR_CODE], stdout=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        child = int(p.stdout.readline())
+        time.sleep(SETTLE)
+        r1, p1, d1 = smaps(p.pid)
+        r2, p2, d2 = smaps(child)
+    finally:
+        os.killpg(p.pid, 9)
+        p.wait()
+    return ((r1 + r2) / 1024.0, (p1 + p2) / 1024.0, (d1 + d2) / 1024.0,
+            f"parent {r1 / 1024:.1f} MB + child {r2 / 1024:.1f} MB RSS")
+
+
 def memory_rows(rows: list, notes: list, label: str, mine: tuple, theirs: tuple) -> None:
     """The RSS, PSS and private dirty rows and the detail note of two memory() results."""
     for i, what in enumerate(("monitor+init RSS", "monitor+init PSS", "monitor+init private dirty")):
@@ -187,8 +224,14 @@ def main() -> int:
                 rows.append((f"start -d + wait + stop -k{label} (ms)",
                              median_ms(res["lxcz"]), median_ms(res["lxc"])))
         if "memory" in only:
-            memory_rows(rows, notes, "lxc-execute ", execute_memory(me, b_me),
-                        execute_memory(up, b_up))
+            theirs = execute_memory(up, b_up)
+            memory_rows(rows, notes, "lxc-execute ", execute_memory(me, b_me), theirs)
+            floor = python_pair_floor()
+            rows.append(("bare python3 pair (floor) PSS (MB)", floor[1], theirs[1]))
+            notes.append(f"floor: two bare python3 -I -S, one forked from the other, asleep: "
+                         f"{floor[3]}, PSS {floor[1]:.1f} MB ({floor[1] / theirs[1]:.2f}x "
+                         f"LXC's lxc-execute): what a Python monitor + Python init "
+                         f"cannot go below on this interpreter")
         if only & {"attach", "info", "wait", "memory"}:
             up.run("start", *b_up, "-d")
             me.run("start", *b_me, "-d")
