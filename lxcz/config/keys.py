@@ -34,14 +34,15 @@ class Key:
     """One row of the table."""
 
     __slots__ = ("name", "check", "parse", "kind", "applied", "doc", "legacy", "sub",
-                 "sep", "example", "sub_example", "view")
+                 "sep", "example", "sub_example", "view", "unset")
 
     def __init__(self, name: str, check: Callable[[str], str] = V.any_text,
                  parse: Optional[Callable[[str], object]] = None, kind: str = SINGLE,
                  applied: bool = False, doc: str = "", legacy: Tuple[str, ...] = (),
                  sub: Optional[Callable[[str], None]] = None, sep: str = "\n",
                  example: str = "", sub_example: str = "",
-                 view: Optional[Callable[[List[str]], List[str]]] = None) -> None:
+                 view: Optional[Callable[[List[str]], List[str]]] = None,
+                 unset: str = "") -> None:
         self.name = name
         self.check = check
         self.parse = parse
@@ -54,6 +55,7 @@ class Key:
         self.example = example
         self.sub_example = sub_example  # for a prefix row: a valid suffix for the example
         self.view = view  # repeating keys: what the values amount to, for get/get_list
+        self.unset = unset  # what get_config_item says when the key is not set (LXC's default)
 
     @property
     def is_prefix(self) -> bool:
@@ -79,15 +81,15 @@ ROWS: List[Key] = [
     Key("lxc.apparmor.profile", V.no_newline, applied=True, doc="AppArmor profile (generated, unchanged, "
         "unconfined or a name)", legacy=("lxc.aa_profile",), example="unconfined"),
     Key("lxc.apparmor.allow_incomplete", _b, _pb, applied=True, doc="start even if the kernel lacks "
-        "AppArmor mount features", legacy=("lxc.aa_allow_incomplete",), example="1"),
+        "AppArmor mount features", legacy=("lxc.aa_allow_incomplete",), example="1", unset="0"),
     Key("lxc.apparmor.allow_nesting", _b, _pb, applied=True, doc="generated profile allows nesting",
-        example="1"),
+        example="1", unset="0"),
     Key("lxc.apparmor.raw", V.no_newline, kind=LIST, doc="raw AppArmor rule added to the "
         "generated profile", example="mount fstype=nfs,", applied=True),
     Key("lxc.autodev", _b, _pb, applied=True, doc="mount a tmpfs on /dev and fill it with the minimal "
-        "device nodes", example="1"),
+        "device nodes", example="1", unset="1"),
     Key("lxc.autodev.tmpfs.size", _u, _pi, doc="size of the /dev tmpfs in MB (default 500000 kB)",
-        example="1", applied=True),
+        example="1", applied=True, unset="0"),
     Key("lxc.cap.drop", V.capabilities, kind=WORDS, applied=True, doc="capabilities to drop (names without "
         "CAP_)", example="sys_module mac_admin"),
     Key("lxc.cap.keep", V.cap_keep, kind=WORDS, applied=True, doc="capabilities to keep, all others are "
@@ -110,26 +112,26 @@ ROWS: List[Key] = [
     Key("lxc.cgroup.dir.container.inner", V.single_dir_name, doc="inner cgroup the payload "
         "is placed in (delegation)", example="inner", applied=True),
     Key("lxc.cgroup.relative", _b, _pb, doc="place the container relative to the caller's "
-        "cgroup", example="1", applied=True),
+        "cgroup", example="1", applied=True, unset="0"),
     Key("lxc.console.buffer.size", V.byte_size, V.parse_byte_size, doc="ring buffer size "
-        "for the console (auto or bytes, kB, MB, GB; rounded up to a power of 2)", example="auto", applied=True),
+        "for the console (auto or bytes, kB, MB, GB; rounded up to a power of 2)", example="auto", applied=True, unset="0"),
     Key("lxc.console.logfile", V.no_newline, applied=True, doc="file the console output is logged to",
         example="/var/log/lxc/c1.console"),
     Key("lxc.console.path", V.no_newline, applied=True, doc="host device used as console, none for none",
         legacy=("lxc.console",), example="none"),
     Key("lxc.console.rotate", V.console_rotate, _pb, doc="rotate the console log file "
-        "when it reaches lxc.console.size", example="1", applied=True),
+        "when it reaches lxc.console.size", example="1", applied=True, unset="0"),
     Key("lxc.console.size", V.byte_size, V.parse_byte_size, doc="console log file size "
-        "limit", example="1MB", applied=True),
+        "limit", example="1MB", applied=True, unset="0"),
     Key("lxc.sched.core", _b, _pb, doc="put the container in its own core-scheduling "
-        "domain", example="1", applied=True),
+        "domain", example="1", applied=True, unset="0"),
     Key("lxc.environment", V.environment, kind=LIST, applied=True, doc="environment variable NAME=VALUE "
         "for the container's init (a bare NAME takes the host's value)",
         example="FOO=bar"),
-    Key("lxc.ephemeral", _b, _pb, applied=True, doc="destroy the container when it stops", example="1"),
+    Key("lxc.ephemeral", _b, _pb, applied=True, doc="destroy the container when it stops", example="1", unset="0"),
     Key("lxc.execute.cmd", V.no_newline, applied=True, doc="command lxc-execute runs when none is given",
         example="/bin/sh -c true"),
-    Key("lxc.group", V.no_newline, kind=LIST, applied=True, doc="autostart group the "
+    Key("lxc.group", V.no_newline, kind=WORDS, applied=True, doc="autostart group the "
         "container belongs to", example="onboot"),
     Key("lxc.hook", kind=FAMILY, applied=True, doc="empty value clears every lxc.hook.* hook"),
 ] + [
@@ -138,7 +140,7 @@ ROWS: List[Key] = [
     for h in _hooks
 ] + [
     Key("lxc.hook.version", V.hook_version, _pi, applied=True, doc="hook calling convention: 0 arguments, "
-        "1 environment variables", example="1"),
+        "1 environment variables", example="1", unset="0"),
     Key("lxc.idmap", V.idmap, V.parse_idmap, kind=LIST, legacy=("lxc.id_map",), applied=True,
         doc="user namespace id map: u|g|b NSID HOSTID RANGE", example="u 0 100000 65536"),
     Key("lxc.include", V.no_newline, kind=LIST, applied=True, doc="read another config "
@@ -146,24 +148,24 @@ ROWS: List[Key] = [
     Key("lxc.init.cmd", V.no_newline, applied=True, doc="init command lxc-start runs (default /sbin/init)",
         legacy=("lxc.init_cmd",), example="/sbin/init"),
     Key("lxc.init.uid", _u, _pi, legacy=("lxc.init_uid",), applied=True, doc="user id init runs as",
-        example="0"),
+        example="0", unset="0"),
     Key("lxc.init.gid", _u, _pi, legacy=("lxc.init_gid",), applied=True, doc="group id init runs as",
-        example="0"),
+        example="0", unset="0"),
     Key("lxc.init.groups", V.gid_list, _pi, kind=LIST, sep=",", view=V.split_commas, applied=True, doc="supplementary "
         "group ids of init, comma separated", example="10,20"),
     Key("lxc.init.cwd", V.no_newline, applied=True, doc="working directory of init", example="/root"),
     Key("lxc.keyring.session", _b, _pb, applied=True, doc="give the container a new session keyring "
-        "(default 1)", example="0"),
+        "(default 1)", example="0", unset="0"),
     Key("lxc.log.file", V.no_newline, applied=True, doc="log file of the container", legacy=("lxc.logfile",),
         example="/var/log/lxc/c1.log"),
     Key("lxc.log.level", V.log_level, applied=True, doc="log priority (name or 0-8)", legacy=("lxc.loglevel",),
-        example="DEBUG"),
+        example="DEBUG", unset="NOTSET"),
     Key("lxc.log.syslog", V.one_of(*V.SYSLOG_FACILITIES), legacy=("lxc.syslog",),
         doc="send the log to syslog with this facility", example="daemon", applied=True),
     Key("lxc.monitor.unshare", _b, _pb, doc="monitor unshares its mount namespace",
-        example="1", applied=True),
+        example="1", applied=True, unset="0"),
     Key("lxc.monitor.signal.pdeath", V.signal, _pi, applied=True, doc="signal sent to the container when "
-        "the monitor dies", example="SIGKILL"),
+        "the monitor dies", example="SIGKILL", unset="9"),
     Key("lxc.mount.auto", V.mount_auto, kind=WORDS, sep=" ", view=V.mount_auto_effective, applied=True, doc="file systems mounted "
         "automatically (proc, sys, cgroup variants, shmounts:)", example="proc:mixed sys:ro"),
     Key("lxc.mount.entry", V.mount_entry, kind=LIST, applied=True, doc="fstab-format mount entry",
@@ -178,21 +180,21 @@ ROWS: List[Key] = [
         "namespace with a container or a PID, lxc.namespace.share.<ns> = NAME|PID",
         example="1", sub_example="net"),
     Key("lxc.time.offset.boot", V.time_offset, V.parse_time_offset, doc="boot clock "
-        "offset in the time namespace (NUMBER h|m|s|ms|us|ns)", example="10 s", applied=True),
+        "offset in the time namespace (NUMBER h|m|s|ms|us|ns)", example="10 s", applied=True, unset="0 ns"),
     Key("lxc.time.offset.monotonic", V.time_offset, V.parse_time_offset, doc="monotonic "
-        "clock offset in the time namespace", example="-5 ms", applied=True),
+        "clock offset in the time namespace", example="-5 ms", applied=True, unset="0ns"),
     Key("lxc.net", kind=FAMILY, applied=True, doc="empty value removes every network "
         "interface"),
     Key("lxc.no_new_privs", _b, _pb, applied=True, doc="set PR_SET_NO_NEW_PRIVS for the container",
-        example="1"),
+        example="1", unset="0"),
     Key("lxc.prlimit", kind=FAMILY, applied=True, doc="empty value clears every lxc.prlimit.* limit"),
     Key("lxc.prlimit.", V.prlimit, V.parse_prlimit, sub=V.prlimit_name, legacy=("lxc.limit.",),
         applied=True, doc="resource limit, lxc.prlimit.<name> = SOFT[:HARD] (numbers or unlimited)",
         example="1024:4096", sub_example="nofile"),
     Key("lxc.pty.max", _u, _pi, legacy=("lxc.pts",), applied=True, doc="maximum number of pseudo "
-        "terminals (a private devpts instance)", example="1024"),
+        "terminals (a private devpts instance)", example="1024", unset="0"),
     Key("lxc.rootfs.managed", _b, _pb, applied=True, doc="lxc-destroy removes the rootfs "
-        "(default 1)", example="0"),
+        "(default 1)", example="0", unset="1"),
     Key("lxc.rootfs.mount", V.no_newline, applied=True, doc="where the rootfs is mounted on the host "
         "before pivot_root", example="/usr/lib/lxc/rootfs"),
     Key("lxc.rootfs.options", V.no_newline, applied=True, doc="mount options of the rootfs",
@@ -200,7 +202,7 @@ ROWS: List[Key] = [
     Key("lxc.rootfs.path", V.no_newline, legacy=("lxc.rootfs",), applied=True, doc="root file system "
         "(a directory, [TYPE:]PATH, or a block device)", example="dir:/var/lib/lxc/c1/rootfs"),
     Key("lxc.seccomp.allow_nesting", _b, _pb, applied=True, doc="allow seccomp filters in the container",
-        example="1"),
+        example="1", unset="0"),
     Key("lxc.seccomp.notify.cookie", V.no_newline, doc="cookie sent to the seccomp "
         "notify proxy", example="abc"),
     Key("lxc.seccomp.notify.proxy", V.seccomp_proxy, doc="seccomp notify proxy socket "
@@ -212,21 +214,21 @@ ROWS: List[Key] = [
     Key("lxc.selinux.context.keyring", V.no_newline, doc="SELinux context of the session "
         "keyring", example="system_u:system_r:lxc_t:s0:c22", applied=True),
     Key("lxc.signal.halt", V.signal, _pi, legacy=("lxc.haltsignal",), applied=True, doc="signal that "
-        "shuts the container down (default SIGPWR)", example="SIGRTMIN+3"),
+        "shuts the container down (default SIGPWR)", example="SIGRTMIN+3", unset="0"),
     Key("lxc.signal.reboot", V.signal, _pi, legacy=("lxc.rebootsignal",), applied=True, doc="signal that "
-        "reboots the container (default SIGINT)", example="SIGTERM"),
+        "reboots the container (default SIGINT)", example="SIGTERM", unset="0"),
     Key("lxc.signal.stop", V.signal, _pi, legacy=("lxc.stopsignal",), applied=True, doc="signal that "
-        "kills the container (default SIGKILL)", example="9"),
+        "kills the container (default SIGKILL)", example="9", unset="0"),
     Key("lxc.start.auto", _b, _pb, applied=True, doc="lxc-autostart starts this container",
-        example="1"),
+        example="1", unset="0"),
     Key("lxc.start.delay", _u, _pi, applied=True, doc="seconds lxc-autostart waits after "
-        "starting it", example="5"),
+        "starting it", example="5", unset="0"),
     Key("lxc.start.order", _i, _pi, applied=True, doc="lxc-autostart order (higher first)",
-        example="-3"),
+        example="-3", unset="0"),
     Key("lxc.tty.dir", V.single_dir_name, legacy=("lxc.devttydir",), applied=True, doc="directory under "
         "/dev for the ttys", example="lxc"),
     Key("lxc.tty.max", _u, _pi, legacy=("lxc.tty",), applied=True, doc="number of ttys made for the "
-        "container", example="4"),
+        "container", example="4", unset="0"),
     Key("lxc.uts.name", V.hostname, legacy=("lxc.utsname",), applied=True, doc="hostname of the "
         "container", example="c1"),
     Key("lxc.sysctl", kind=FAMILY, applied=True, doc="empty value clears every lxc.sysctl.* setting"),

@@ -187,7 +187,8 @@ class ContainerConfig:
 
     # -- python3-lxc style access --------------------------------------------------------
     def get_item(self, key: str) -> str:
-        """The value as LXC's get_config_item prints it ("" when unset)."""
+        """The value as LXC's get_config_item prints it (unset: the key's default where
+        LXC prints one, such as "0" for lxc.start.auto, else "")."""
         key = self._canonical(key)
         row = self._row(key)
         if row.kind == K.FAMILY:
@@ -203,7 +204,7 @@ class ContainerConfig:
             raise ConfigError(f'no network {idx[0]}: "{key}"')
         entry = self._state.get(key)
         if entry is None:
-            return ""
+            return row.unset  # LXC's getters print the default of a key that is not set
         return self._value_text(key, entry, row)
 
     @staticmethod

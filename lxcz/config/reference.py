@@ -57,7 +57,12 @@ than silently ignore it (security keys included). Runtime work flips the marks.
   order, as in LXC; the Python API gives them with `prefixed_items()`.
 - `get_config_item` joins the values of a list key with newlines, without LXC's trailing
   newline; single values print as LXC prints them (signal numbers, log level names, console
-  sizes in bytes rounded to a power of two, addresses with their prefix).
+  sizes in bytes rounded to a power of two, addresses with their prefix). A key that is
+  not set gives what LXC's getter gives for it: its default where LXC prints one (`0` for
+  `lxc.start.auto`, `NOTSET` for `lxc.log.level`; "not set" in the table below), else
+  an empty string (LXC prints `(null)` for the `lxc.cgroup.dir*` keys; lxcz does not).
+- `lxc.rootfs.path` is given as written, storage type included (`dir:/path`); LXC's
+  getter drops the type.
 """
 
 
@@ -79,8 +84,9 @@ def markdown() -> str:
             name = row.name + "*"
         example = (f"`{row.name}{row.sub_example} = {row.example}`" if row.is_prefix
                    else f"`{row.example}`" if row.example else "")
+        unset = f" (not set: `{row.unset}`)" if row.unset else ""
         out.append(f"| `{name}` | {_kind(row)} | {'yes' if row.applied else 'no'} | "
-                   f"{example} | {_legacy(row)} | {row.doc} |")
+                   f"{example} | {_legacy(row)} | {row.doc}{unset} |")
     out += ["", "## Network keys: `lxc.net.N.*`", "",
             "Each interface is numbered N (0, 1, ...); `lxc.net =` (empty) removes every "
             "interface. The pre-3.0 forms `lxc.network.N.KEY` and the unindexed "

@@ -183,6 +183,13 @@ def _groups(lxcpath: str, e: Entry) -> List[str]:
     return e.groups
 
 
+def _has_all(groups: List[str], must: List[str]) -> bool:
+    """-g: LXC compares with the container's groups split again on commas (lxc.group =
+    b,c is in groups b and c), and wants no more names than the container has."""
+    has = [g.strip() for g in ",".join(groups).split(",") if g.strip()]
+    return len(must) <= len(has) and all(g in has for g in must)
+
+
 def _cgroup_value(e: Entry, key: str) -> Optional[str]:
     controller = key.split(".", 1)[0]
     for where in (controller, "unified"):
@@ -357,7 +364,7 @@ def body(args: Args) -> int:
             chosen = [e for e in chosen if e.running]
     if args.groups:
         must = [g.strip() for g in args.groups.split(",") if g.strip()]
-        chosen = [e for e in chosen if all(g in _groups(lxcpath, e) for g in must)]
+        chosen = [e for e in chosen if _has_all(_groups(lxcpath, e), must)]
     if not chosen:
         return 0
     if fancy:

@@ -276,3 +276,27 @@ def test_clear_item_of_included_value_survives_save(tmp_path):
     assert path.read_text() == "lxc.include = common.conf\nlxc.uts.name =\nlxc.hook =\n"
     again = ContainerConfig.load(str(path))
     assert again.items()[0].key == "lxc.include" and len(again.items()) == 1
+
+
+def test_unset_keys_read_as_lxc_prints_them():
+    cfg = ContainerConfig()
+    # LXC's getters print the default of a key nobody set
+    for key, shown in (("lxc.start.auto", "0"), ("lxc.log.level", "NOTSET"),
+                       ("lxc.tty.max", "0"), ("lxc.autodev", "1"),
+                       ("lxc.monitor.signal.pdeath", "9"), ("lxc.rootfs.managed", "1"),
+                       ("lxc.uts.name", ""), ("lxc.mount.entry", "")):
+        assert cfg.get_item(key) == shown, key
+    cfg.set_item("lxc.start.auto", "1")
+    assert cfg.get_item("lxc.start.auto") == "1"
+    cfg.clear_item("lxc.start.auto")
+    assert cfg.get_item("lxc.start.auto") == "0"
+    assert cfg.get("lxc.start.auto") is None  # the model still knows it is not set
+
+
+def test_group_line_splits_on_blanks_not_commas():
+    cfg = ContainerConfig()
+    cfg.set_item("lxc.group", "a b,c")
+    cfg.set_item("lxc.group", "d")
+    assert cfg.get_item("lxc.group") == "a\nb,c\nd"
+    cfg.set_item("lxc.group", "")
+    assert cfg.get_item("lxc.group") == ""

@@ -182,3 +182,15 @@ def test_ls_lists_defined_containers(tmp_path, capsys):
     out = _run(lxc_ls, ["-P", str(tmp_path), "-f"], capsys)[1].splitlines()
     assert out[0] == "NAME STATE   AUTOSTART GROUPS IPV4 IPV6 UNPRIVILEGED "
     assert out[1] == "a    STOPPED 0         web    -    -    false        "
+
+
+def test_ls_groups_like_lxc(tmp_path, capsys):
+    # lxc.group splits on blanks; -g compares with the groups split again on commas
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "config").write_text("lxc.group = a b,c\n")
+    p = str(tmp_path)
+    for groups, shown in (("a", "g\n"), ("c", "g\n"), ("b,c", "g\n"), ("a,x", ""),
+                          ("x", ""), ("a,b,c,d", "")):
+        assert _run(lxc_ls, ["-P", p, "-1", "-g", groups], capsys)[1] == shown, groups
+    out = _run(lxc_ls, ["-P", p, "-f"], capsys)[1].splitlines()
+    assert out[1].split()[:5] == ["g", "STOPPED", "0", "a,", "b,c"]
