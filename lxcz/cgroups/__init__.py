@@ -29,6 +29,10 @@ program (``devices``); v1 keys there, and v2 keys a hybrid host's cgroup2 mount 
 skipped with a warning as LXC 5 skips them. For a cgroup namespace the runtime unshares CLONE_NEWCGROUP after the
 payload is attached: the payload cgroup then is the namespace's root.
 
+``freezer`` reads a freezer's state, and holds ``LazyCgroup``: a re-executed lean
+monitor's container cgroup, which loads the manager only when more than names, paths
+and the freezer state is needed.
+
 ``ops`` holds what the tools and ``lxcz.runtime.api`` call (freeze, unfreeze,
 get_item, set_item, stats for a Container). ``fake.FakeCgroupFS`` lets tests run the
 manager over an in-memory cgroupfs without root.

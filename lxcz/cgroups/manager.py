@@ -656,24 +656,23 @@ class ContainerCgroup:
         except OSError as err:
             raise LxczError(f"cannot write {value} to {path}: {_strerror(err)}") from None
 
+    def freezer_file(self) -> Optional[Tuple[str, str]]:
+        """("v1", its freezer.state) or ("v2", its cgroup.freeze); None: no freezer."""
+        v1 = self._v1_freezer()
+        if v1 is not None:
+            return ("v1", v1)
+        freeze = self._v2_freeze_file()
+        return ("v2", freeze) if freeze is not None else None
+
     def state(self) -> str:
         """FROZEN, FREEZING or THAWED."""
-        v1 = self._v1_freezer()
+        from lxcz.cgroups.freezer import read_state
+
         try:
-            if v1 is not None:
-                return self.fs.read(v1).strip()
-            freeze = self._v2_freeze_file()
-            if freeze is not None:
-                wanted = self.fs.read(freeze).strip() == "1"
-                events = self.fs.read(os.path.join(os.path.dirname(freeze), "cgroup.events"))
-                frozen = "frozen 1" in events.splitlines()
-                if wanted:
-                    return "FROZEN" if frozen else "FREEZING"
-                return "THAWED"
+            return read_state(self.freezer_file(), self.fs.read)
         except OSError as err:
             raise LxczError(f"cannot read the freezer state of {self.cgname}: "
                             f"{_strerror(err)}") from None
-        return "THAWED"
 
     def _wait_state(self, want: str, timeout: Optional[float]) -> bool:
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout

@@ -1926,7 +1926,11 @@ class Monitor:
             return None
 
         def cg(c: Any) -> Any:
-            return None if c is None else [c.name, c.kind, c.cgname, dict(c.paths)]
+            if c is None:
+                return None
+            freezer = c.freezer_file()
+            return [c.name, c.kind, c.cgname, dict(c.paths),
+                    list(freezer) if freezer else None]
 
         def pty(p: Any) -> Any:
             return [p.master, p.slave_path]
@@ -1986,16 +1990,11 @@ class Monitor:
         mon.orig_cgroups = st["orig_cgroups"]
         mon.mon_attached = st["mon_attached"]
         if st["cgroup"] or st["mon_cgroup"]:
-            from lxcz.cgroups import get_manager
-            from lxcz.cgroups.manager import ContainerCgroup
+            from lxcz.cgroups.freezer import LazyCgroup
 
-            mgr = get_manager(relative=True) if st["relative"] else get_manager()
             for attr in ("cgroup", "cgroup_inner", "mon_cgroup"):
                 if st[attr]:
-                    name, kind, cgname, paths = st[attr]
-                    c = ContainerCgroup(mgr, name, kind, cgname)
-                    c.paths = paths
-                    setattr(mon, attr, c)
+                    setattr(mon, attr, LazyCgroup(st["relative"], *st[attr]))
         if st["console"]:
             mon.console = _HeldPty(*st["console"])
         mon.ttys = [_HeldPty(*t) for t in st["ttys"]]
