@@ -1,5 +1,5 @@
 """The system calls the runtime needs and Python's os module lacks, through lxcz.sys.tinyc
-(``_ctypes`` alone; ``libc()``, full ctypes, only for the few callers that need it).
+(``_ctypes`` alone: the full ctypes package costs about 600 KB in every process loading it).
 
 Every call raises OSError(errno, "what: strerror") on failure, so callers can turn it into
 a message naming the operation. Syscalls glibc does not wrap (pivot_root, setns on old
@@ -78,36 +78,6 @@ PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
-
-
-class _Ctypes:
-    """ctypes, imported at first use: a daemon monitor re-executed to run lean
-    (lxcz.runtime.lean) loads this module but rarely needs ctypes (600 KB of memory)."""
-
-    def __getattr__(self, name: str) -> Any:
-        import ctypes as real
-
-        globals()["ctypes"] = real
-        return getattr(real, name)
-
-
-ctypes: Any = _Ctypes()
-_libc: Optional[ctypes.CDLL] = None
-
-
-def libc() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        # the interpreter's own symbol table has libc; find_library would fork ldconfig
-        try:
-            lib = ctypes.CDLL(None, use_errno=True)
-            lib.unshare  # noqa: B018 - probe that libc's symbols are really there
-        except (OSError, AttributeError):
-            from ctypes.util import find_library
-
-            lib = ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
-        _libc = lib
-    return _libc
 
 
 def _check(ret: int, what: str) -> int:
