@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
     PAUSE,
+    PYTHON,
     ROOT,
     Scratch,
     bare_interpreter,
@@ -163,8 +164,6 @@ def python_pair_floor() -> tuple:
     child waits on a /bin/sleep, as an init on its command). On Python < 3.12 each side
     copies the interpreter's hot pages (reference counts of shared objects) as soon as
     it runs any code, so the pair costs about two interpreters' private memory."""
-    from _common import PYTHON
-
     p = subprocess.Popen([PYTHON, "-I", "-S", "-c", FLOOR_CODE], stdout=subprocess.PIPE,
                          start_new_session=True)
     try:

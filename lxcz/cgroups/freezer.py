@@ -1,8 +1,8 @@
 """Reading a cgroup's freezer state, and a container cgroup as a lean monitor holds it.
 
 ``read_state`` is the one reading of "FROZEN", "FREEZING" or "THAWED" from a v1
-``freezer.state`` or a v2 ``cgroup.freeze`` (with ``cgroup.events``), used by
-``ContainerCgroup.state``. ``LazyCgroup`` is a container's cgroup in a re-executed lean
+``freezer.state`` or a v2 ``cgroup.freeze`` (with ``cgroup.events``), and its error line,
+used by ``ContainerCgroup.state`` and ``LazyCgroup.state``. ``LazyCgroup`` is a container's cgroup in a re-executed lean
 monitor (lxcz.runtime.lean): its names, paths and freezer state, which is all that
 answering lxc-info, lxc-ls and lxc-wait takes, without loading lxcz.cgroups.manager
 (about 200 KB of a monitor that stays resident); any other use builds the full
@@ -23,9 +23,21 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def read_state(where: Optional[Sequence[str]], read: Callable[[str], str] = _read) -> str:
-    """FROZEN, FREEZING or THAWED from where = ("v1", freezer.state path) or ("v2",
-    cgroup.freeze path); THAWED when there is no freezer (None). Raises OSError."""
+def read_state(cgname: str, where: Optional[Sequence[str]],
+               read: Callable[[str], str] = _read) -> str:
+    """FROZEN, FREEZING or THAWED of cgroup cgname from where = ("v1", freezer.state
+    path) or ("v2", cgroup.freeze path); THAWED when there is no freezer (None).
+    LxczError naming the cgroup when a file cannot be read."""
+    try:
+        return _state(where, read)
+    except OSError as err:
+        from lxcz.errors import LxczError
+
+        why = os.strerror(err.errno) if err.errno else str(err)
+        raise LxczError(f"cannot read the freezer state of {cgname}: {why}") from None
+
+
+def _state(where: Optional[Sequence[str]], read: Callable[[str], str]) -> str:
     if not where:
         return "THAWED"
     version, path = where
@@ -51,13 +63,7 @@ class LazyCgroup:
         self._full: Any = None
 
     def state(self) -> str:
-        try:
-            return read_state(self.freezer)
-        except OSError as err:
-            from lxcz.errors import LxczError
-
-            raise LxczError(f"cannot read the freezer state of {self.cgname}: "
-                            f"{os.strerror(err.errno or 0)}") from None
+        return read_state(self.cgname, self.freezer)
 
     def full(self) -> Any:
         """The ContainerCgroup these names and paths are, built at the first need."""

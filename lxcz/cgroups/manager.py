@@ -668,11 +668,7 @@ class ContainerCgroup:
         """FROZEN, FREEZING or THAWED."""
         from lxcz.cgroups.freezer import read_state
 
-        try:
-            return read_state(self.freezer_file(), self.fs.read)
-        except OSError as err:
-            raise LxczError(f"cannot read the freezer state of {self.cgname}: "
-                            f"{_strerror(err)}") from None
+        return read_state(self.cgname, self.freezer_file(), self.fs.read)
 
     def _wait_state(self, want: str, timeout: Optional[float]) -> bool:
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout

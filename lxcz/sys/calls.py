@@ -95,20 +95,13 @@ def _b(path: Optional[str]) -> Optional[bytes]:
     return None if path is None else os.fsencode(path)
 
 
-_tiny: Dict[Any, Any] = {}
-
-
 def _tiny_fn(name: str, *argtypes: str, restype: str = "Int") -> Any:
     """libc's name through lxcz.sys.tinyc (integers, addresses and byte strings: no
-    ctypes needed), bound once per name and signature."""
-    key = (name, restype) + argtypes
-    fn = _tiny.get(key)
-    if fn is None:
-        from lxcz.sys import tinyc
+    ctypes needed), the types named as tinyc spells them."""
+    from lxcz.sys import tinyc
 
-        fn = _tiny[key] = tinyc.function(name, getattr(tinyc, restype),
-                                         [getattr(tinyc, t) for t in argtypes])
-    return fn
+    return tinyc.function(name, getattr(tinyc, restype),
+                          tuple(getattr(tinyc, t) for t in argtypes))
 
 
 def unshare(flags: int) -> None:

@@ -25,23 +25,18 @@ if TYPE_CHECKING:
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_fns = None
-
 
 def prepare() -> None:
     """Bind capget and capset now (before a pivot into a container where neither the
     standard library nor lxcz can be found any more)."""
-    _bind()
+    _call("capget")
+    _call("capset")
 
 
-def _bind():
-    global _fns
-    if _fns is None:
-        from lxcz.sys import tinyc
+def _call(name: str):
+    from lxcz.sys import tinyc
 
-        _fns = (tinyc, tinyc.function("capget", tinyc.Int, (tinyc.VoidP, tinyc.VoidP)),
-                tinyc.function("capset", tinyc.Int, (tinyc.VoidP, tinyc.VoidP)))
-    return _fns
+    return tinyc, tinyc.function(name, tinyc.Int, (tinyc.VoidP, tinyc.VoidP))
 
 
 def _u32s(values) -> bytes:
@@ -50,7 +45,7 @@ def _u32s(values) -> bytes:
 
 def capget(pid: int = 0) -> Tuple[int, int, int]:
     """(effective, permitted, inheritable) of ``pid`` (0 = the calling thread)."""
-    tinyc, fn, _ = _bind()
+    tinyc, fn = _call("capget")
     hdr = tinyc.buffer(_u32s((_LINUX_CAPABILITY_VERSION_3, pid & 0xFFFFFFFF)))
     data = tinyc.buffer(size=24)  # two records of effective, permitted, inheritable
     if fn(tinyc.addressof(hdr), tinyc.addressof(data)) == -1:
@@ -63,7 +58,7 @@ def capget(pid: int = 0) -> Tuple[int, int, int]:
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set the calling thread's effective, permitted and inheritable sets."""
-    tinyc, _, fn = _bind()
+    tinyc, fn = _call("capset")
     hdr = tinyc.buffer(_u32s((_LINUX_CAPABILITY_VERSION_3, 0)))
     sets = (effective, permitted, inheritable)
     data = tinyc.buffer(_u32s((v >> shift) & 0xFFFFFFFF for shift in (0, 32) for v in sets))

@@ -26,34 +26,30 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 KEY_SPEC_SESSION_KEYRING = -3
 
 
-_fns = None
-
-
 def prepare() -> None:
-    """Bind keyctl and read its syscall number now (before a pivot into a container
+    """Read keyctl's syscall number and bind it now (before a pivot into a container
     where neither the standard library nor lxcz can be found any more)."""
-    _bind()
+    from lxcz.sys import arch
+
+    arch.syscall_number("keyctl")
+    _syscall(0)
+    _syscall(None)
 
 
-def _bind():
-    global _fns
-    if _fns is None:
-        from lxcz.sys import arch, tinyc
+def _syscall(arg2):
+    """syscall(2) typed for keyctl with arg2 an integer or a name (bytes or None)."""
+    from lxcz.sys import tinyc
 
-        nr = arch.syscall_number("keyctl")
-        L = tinyc.Long
-        _fns = (nr, tinyc.get_errno,
-                tinyc.function("syscall", L, (L, L, tinyc.CharP, L)),  # a name argument
-                tinyc.function("syscall", L, (L, L, L, L)))
-    return _fns
+    L = tinyc.Long
+    return tinyc.function("syscall", L, (L, L, L if isinstance(arg2, int) else tinyc.CharP, L))
 
 
 def _keyctl(op: int, arg2, arg3: int = 0, what: str = "keyctl") -> int:
-    nr, get_errno, with_name, with_ints = _bind()
-    fn = with_ints if isinstance(arg2, int) else with_name
-    ret = fn(nr, op, arg2, arg3)
+    from lxcz.sys import arch, tinyc
+
+    ret = _syscall(arg2)(arch.syscall_number("keyctl"), op, arg2, arg3)
     if ret == -1:
-        err = get_errno()
+        err = tinyc.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return int(ret)
 

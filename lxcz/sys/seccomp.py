@@ -52,21 +52,15 @@ def prepare() -> None:
     neither the standard library nor lxcz can be found any more)."""
     get_no_new_privs()  # binds prctl
     _seccomp_nr()
-    _bind()
+    _syscall()
 
 
-_syscall = None
+def _syscall():
+    """syscall(2) typed for seccomp(nr, operation, flags, address)."""
+    from lxcz.sys import tinyc
 
-
-def _bind():
-    global _syscall
-    if _syscall is None:
-        from lxcz.sys import tinyc
-
-        L = tinyc.Long
-        _syscall = tinyc.function("syscall", L, (L, L, L, tinyc.VoidP))
-        tinyc.buffer(size=1)  # the array type's machinery, loaded now
-    return _syscall
+    L = tinyc.Long
+    return tinyc.function("syscall", L, (L, L, L, tinyc.VoidP))
 
 
 def _prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
@@ -121,7 +115,7 @@ def install_filter(prog: bytes, flags: int = 0) -> None:
     err = 0
     nr = _seccomp_nr()
     if nr is not None:
-        if _bind()(nr, SECCOMP_SET_MODE_FILTER, flags, tinyc.addressof(fprog)) == 0:
+        if _syscall()(nr, SECCOMP_SET_MODE_FILTER, flags, tinyc.addressof(fprog)) == 0:
             return
         err = tinyc.get_errno()
     if nr is None or (err == 38 and not flags):  # ENOSYS: kernel older than 3.17

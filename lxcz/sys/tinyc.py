@@ -5,8 +5,9 @@
 it; ``_ctypes``, the extension it is built on, costs 0.3 ms. The calls on the hot paths
 that Python's os module lacks — setns, unshare, prctl, personality, clone3 (through
 syscall), madvise, malloc_trim — take integers, addresses or a byte string, so five tiny
-argument types are all they need. ``function`` binds one by name; errno is read with
-``get_errno`` as with ctypes' ``use_errno``.
+argument types are all they need. ``function`` binds one by name, once per signature
+(callers need no cache of their own); errno is read with ``get_errno`` as with ctypes'
+``use_errno``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import _ctypes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Sequence
+    from typing import Any, Dict, Sequence, Tuple
 
 RTLD_NOW = 2
 
@@ -68,11 +69,22 @@ def buffer(data: bytes = b"", size: int = 0) -> Any:
     return buf
 
 
+_bound: Dict[Tuple[Any, ...], Any] = {}
+
+
 def function(name: str, restype: Any = Int, argtypes: Sequence[Any] = (),
              python_api: bool = False) -> Any:
-    """The C function name (AttributeError when there is none). ``python_api``: the
-    GIL stays held during the call (ctypes' PyDLL), for the interpreter's own API."""
+    """The C function name (AttributeError when there is none), bound at the first
+    call with this signature and the same object after. ``python_api``: the GIL stays
+    held during the call (ctypes' PyDLL), for the interpreter's own API."""
+    key = (name, restype, tuple(argtypes), python_api)
+    fn = _bound.get(key)
+    if fn is None:
+        fn = _bound[key] = _bind(name, restype, argtypes, python_api)
+    return fn
 
+
+def _bind(name: str, restype: Any, argtypes: Sequence[Any], python_api: bool) -> Any:
     class _Fn(_ctypes.CFuncPtr):
         _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO | \
             (_ctypes.FUNCFLAG_PYTHONAPI if python_api else 0)

@@ -12,17 +12,17 @@ from lxcz.errors import LxczError
 def test_read_state_v1_v2_and_none(tmp_path):
     v1 = tmp_path / "freezer.state"
     v1.write_text("FROZEN\n")
-    assert freezer.read_state(("v1", str(v1))) == "FROZEN"
+    assert freezer.read_state("c", ("v1", str(v1))) == "FROZEN"
     v2 = tmp_path / "cgroup.freeze"
     events = tmp_path / "cgroup.events"
     v2.write_text("0\n")
     events.write_text("populated 1\nfrozen 0\n")
-    assert freezer.read_state(("v2", str(v2))) == "THAWED"
+    assert freezer.read_state("c", ("v2", str(v2))) == "THAWED"
     v2.write_text("1\n")
-    assert freezer.read_state(("v2", str(v2))) == "FREEZING"
+    assert freezer.read_state("c", ("v2", str(v2))) == "FREEZING"
     events.write_text("populated 1\nfrozen 1\n")
-    assert freezer.read_state(("v2", str(v2))) == "FROZEN"
-    assert freezer.read_state(None) == "THAWED"
+    assert freezer.read_state("c", ("v2", str(v2))) == "FROZEN"
+    assert freezer.read_state("c", None) == "THAWED"
 
 
 def test_lazy_cgroup_answers_without_the_manager(tmp_path):

@@ -72,3 +72,10 @@ def test_errors_carry_errno_and_the_call():
         assert "umount /nonexistent-lxcz-test-path" in str(err)
     else:
         raise AssertionError("umount2 of a missing path succeeded")
+
+
+def test_function_is_bound_once_per_signature():
+    from lxcz.sys import tinyc
+
+    assert tinyc.function("getpid") is tinyc.function("getpid")
+    assert tinyc.function("getpid") is not tinyc.function("getpid", tinyc.Long)
