@@ -2,8 +2,10 @@
 called, timing a command, interleaved medians, and a scratch lxcpath that is cleaned up
 (containers stopped, their cgroups removed) even when a benchmark fails.
 
-lxcz runs as ``/usr/bin/python3 dist/lxcz TOOL`` when the zipapp is built (or the
-zipapp named by $LXCZ_BENCH_ZIPAPP), else as
+lxcz runs as ``dist/lxcz TOOL`` when the zipapp is built (or the zipapp named by
+$LXCZ_BENCH_ZIPAPP): the archive itself, through its shell prologue, as a user's
+``lxc-TOOL`` link runs it, with LXCZ_PYTHON=/usr/bin/python3 (pyenv's shims on PATH would
+add their own start-up). Else as
 ``/usr/bin/python3 -m lxcz TOOL`` from the source tree, with bytecode caching on as on a
 user's machine. Upstream is always ``/usr/bin/lxc-TOOL``: after ``lxcz install`` the
 ``lxc-*`` names on PATH may be lxcz itself.
@@ -51,7 +53,7 @@ def use_dist(source: bool = False) -> bool:
 def lxcz_cmd(tool: str, source: bool = False) -> List[str]:
     """The command line prefix running lxcz's TOOL (``lxc-info``...)."""
     if use_dist(source):
-        return [PYTHON, DIST, tool]
+        return [DIST, tool]
     return [PYTHON, "-m", "lxcz", tool]
 
 
@@ -62,7 +64,9 @@ def upstream_cmd(tool: str) -> List[str]:
 def lxcz_env(source: bool = False) -> Dict[str, str]:
     e = dict(os.environ)
     e.pop("PYTHONDONTWRITEBYTECODE", None)
-    if not use_dist(source):
+    if use_dist(source):
+        e["LXCZ_PYTHON"] = PYTHON  # the interpreter the archive's prologue starts
+    else:
         e["PYTHONPATH"] = ROOT  # with dist/lxcz it would shadow the zipapp's own lxcz
     return e
 

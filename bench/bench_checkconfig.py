@@ -82,8 +82,9 @@ def main() -> int:
             dist = os.path.join(ROOT, "dist", "lxcz")
             if os.path.exists(dist):
                 ratios.append(bench("CONFIG=file (dist/lxcz)",
-                                    [PYTHON, dist, "lxc-checkconfig"],
-                                    dict(base, CONFIG=cfg), dict(base, CONFIG=cfg), args.n))
+                                    [dist, "lxc-checkconfig"],
+                                    dict(base, CONFIG=cfg, LXCZ_PYTHON=PYTHON),
+                                    dict(base, CONFIG=cfg), args.n))
             else:
                 print("dist/lxcz not built; skipped")
     worst = max(ratios)

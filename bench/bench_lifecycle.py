@@ -141,7 +141,8 @@ def main() -> int:
     env_me.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.dist:
         dist = os.path.join(ROOT, "dist", "lxcz")
-        me = Impl("lxcz", lambda t: [PYTHON, dist, t], env_me)
+        env_me["LXCZ_PYTHON"] = PYTHON  # what the archive's shell prologue starts
+        me = Impl("lxcz", lambda t: [dist, t], env_me)
     else:
         env_me["PYTHONPATH"] = ROOT
         me = Impl("lxcz", lambda t: [PYTHON, "-m", "lxcz", t], env_me)

@@ -48,15 +48,26 @@ def ms(x: float) -> str:
     return f"{x * 1000:7.2f} ms"
 
 
-def pick_command(python: str, dist: str, env: dict) -> list:
-    """lxc-ls --version once the lxc-ls module exists; lxcz --version until then."""
-    cmd = [python, dist, "lxc-ls", "--version"]
+def pick_command(dist: str, env: dict) -> list:
+    """lxc-ls --version once the lxc-ls module exists; lxcz --version until then. The
+    archive runs itself, as a user's link does (its shell prologue starts LXCZ_PYTHON)."""
+    cmd = [dist, "lxc-ls", "--version"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode == 0:
         return cmd
     print(f"note: `lxc-ls --version` is not available yet ({out.stderr.strip()}); "
           "measuring `lxcz --version` instead")
-    return [python, dist, "--version"]
+    return [dist, "--version"]
+
+
+def prologue_code(dist: str) -> str:
+    """The -c code of the archive's shell prologue (build/build's PROLOGUE)."""
+    with open(dist, "rb") as f:
+        head = f.read(512).decode("utf-8", "replace")
+    for line in head.splitlines():
+        if line.startswith("exec ") and " -c '" in line:
+            return line.split(" -c '", 1)[1].split("'", 1)[0]
+    raise SystemExit(f"{dist}: no shell prologue (rebuild with build/build)")
 
 
 def empty_zipapp(dirname: str) -> str:
@@ -68,9 +79,10 @@ def empty_zipapp(dirname: str) -> str:
     return path
 
 
-def imported_modules(cmd: list, env: dict) -> list:
-    out = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True,
-                         text=True, env=env, check=False)
+def imported_modules(python: str, cmd: list, env: dict) -> list:
+    """-X importtime of cmd ([archive, args...]), started as the prologue starts it."""
+    argv = [python, "-I", "-S", "-X", "importtime", "-c", prologue_code(cmd[0]), *cmd]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     mods = []
     for line in out.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -97,8 +109,9 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a user's machine
         # a private cache, so the first run below really extracts; later runs are warm
         env["SHIV_ROOT"] = os.path.join(tmp, "cache")
-        first = timed([args.python, args.dist, "--version"], env)[0]
-        cmd = pick_command(args.python, args.dist, env)
+        env["LXCZ_PYTHON"] = args.python  # what the archive's prologue starts
+        first = timed([args.dist, "--version"], env)[0]
+        cmd = pick_command(args.dist, env)
         base = [args.python, "-I", "-S", "-c", "pass"]
         floor = [args.python, empty_zipapp(tmp)]
         for c in (base, cmd, floor):  # warm the page cache and the pyc files
@@ -115,7 +128,7 @@ def main() -> int:
         ratio = med["lxcz"] / med["base"]
         py_version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                                     capture_output=True, text=True, check=False).stdout.strip()
-        label = " ".join(os.path.basename(a) if a == args.dist else a for a in cmd[1:])
+        label = " ".join(os.path.basename(a) if a == args.dist else a for a in cmd)
         print(f"interpreter: {args.python} (Python {py_version}); {args.runs} runs each, "
               f"medians; load average {os.getloadavg()[0]:.2f}")
         print(f"  {'':<36} {'wall':>10} {'cpu (user+sys)':>16}")
@@ -128,7 +141,7 @@ def main() -> int:
         print(f"ratio lxcz / bare interpreter: {ratio:.2f} wall ({verdict} the target {TARGET:.1f}),"
               f" {cratio:.2f} cpu; empty zipapp: {med['floor'] / med['base']:.2f} wall")
 
-        mods = imported_modules(cmd, env)
+        mods = imported_modules(args.python, cmd, env)
         names = [m for m, _ in mods]
         bad = [m for m in names if m.split(".")[0] in FORBIDDEN]
         ours = [m for m in names if m == "lxcz" or m.startswith("lxcz.")]

@@ -1,5 +1,7 @@
-"""lxcz zipapp entry; build/build installs it as __main__.py (and __main__.pyc). Warm path
-only: see build/lxczboot.py (_lxcz_boot in the archive) for the why and for everything
+"""lxcz zipapp entry; build/build installs it as _lxcz_main.py (and .pyc), which the
+archive's shell prologue imports with `python3 -I -S -c` (sys.argv[0] is then "-c" and the
+archive is argv[1]) and whose _boot() the archive's __main__.py calls when Python runs the
+archive itself (`python3 dist/lxcz`). Warm path only: see build/lxczboot.py (_lxcz_boot in the archive) for the why and for everything
 else, and build/standin.py for the stand-ins dropped first."""
 
 import os
@@ -145,5 +147,6 @@ def _boot():
     entry()
 
 
-if __name__ == "__main__":
+if sys.argv[:1] == ["-c"]:  # the prologue: `python3 -I -S -c ... ARCHIVE ARGS`
+    del sys.argv[0]
     _boot()

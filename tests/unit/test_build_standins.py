@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD_DIR = os.path.join(ROOT, "build")
 
 PROBE = r'''
+loaded = sorted(n for n in ("site", "runpy", "importlib.util") if n in sys.modules)
 import importlib.util
 used = sorted(n for n in STANDINS if getattr(sys.modules.get(n), "_lxcz_standin", False))
 kept = getattr(importlib.util, "functools", None)
@@ -41,6 +42,10 @@ report = {
     "archive_at": sys.path.index(archive),
     "site_at": _site_index(),
     "main_from": __file__,
+    "argv": sys.argv,
+    "no_site": sys.flags.no_site,
+    "isolated": sys.flags.isolated,
+    "loaded": loaded,
 }
 if hasattr(importlib.util, "_module_to_load"):  # 3.9 to 3.11: decorated with the stand-in
     with importlib.util._module_to_load("lxcz_probe_module") as module:
@@ -86,21 +91,28 @@ PYTHONS = _pythons()
 def _main_source() -> str:
     with open(os.path.join(BUILD_DIR, "zipmain.py")) as f:
         text = f.read()
-    tail = 'if __name__ == "__main__":\n    _boot()\n'
+    tail = 'if sys.argv[:1] == ["-c"]:  # the prologue: `python3 -I -S -c ... ARCHIVE ARGS`\n' \
+        '    del sys.argv[0]\n    _boot()\n'
     assert text.endswith(tail)
     return text[: -len(tail)] + PROBE
 
 
-def _make_app(build_mod, path: str, with_pycs: bool) -> None:
+def _make_app(build_mod, path: str, with_pycs: bool, prologue: bool = False) -> None:
+    """The probe as __main__.py; with prologue, laid out as build/build does it: the
+    probe as the entry module behind the shell prologue, __main__.py the shim."""
     with open(os.path.join(BUILD_DIR, "standin.py")) as f:
         standin = f.read()
-    files = {"__main__.py": _main_source()}
+    if prologue:
+        files = {build_mod.MAIN_MODULE + ".py": _main_source(),
+                 "__main__.py": build_mod.MAIN_SHIM}
+    else:
+        files = {"__main__.py": _main_source()}
     for name in build_mod.STANDIN_NAMES:
         files[name + ".py"] = standin
     if with_pycs:
         files.update(build_mod.start_pycs(sys.executable, files))
     with open(path, "wb") as f:
-        f.write(b"#!/usr/bin/env python3\n")
+        f.write(build_mod.PROLOGUE if prologue else b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w") as zf:
             for name in sorted(files):
                 data = files[name]
@@ -139,6 +151,27 @@ def test_standins_give_way_to_the_real_modules(build_mod, tmp_path, python, with
         assert report["main_from"].endswith("__main__.pyc")
 
 
+@pytest.mark.parametrize("python", PYTHONS)
+def test_prologue_imports_the_entry_module_without_site_or_runpy(build_mod, tmp_path, python):
+    app = str(tmp_path / "app.pyz")
+    _make_app(build_mod, app, with_pycs=True, prologue=True)
+    os.chmod(app, 0o755)
+    link = tmp_path / "lxc-probe"
+    link.symlink_to(app)
+    env = dict(os.environ, LXCZ_PYTHON=python, PYTHONPATH=str(tmp_path / "ignored"))
+    out = subprocess.run([str(link), "-n", "c1"], capture_output=True, text=True,
+                         timeout=60, cwd=str(tmp_path), env=env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    # the shell handed over the link's path and the arguments; _boot drops the "-c"
+    assert report["argv"] == ["-c", str(link), "-n", "c1"]
+    assert report["no_site"] == 1 and report["isolated"] == 1
+    assert report["loaded"] == []  # no site, no runpy, no importlib.util
+    assert report["left"] == [] and report["real"] == [True, True]
+    assert 0 < report["archive_at"]  # behind the standard library
+    assert report["main_from"].startswith(str(link) + "/" + build_mod.MAIN_MODULE)
+
+
 def test_start_pycs_are_unchecked_hash_pycs_and_reproducible(build_mod):
     sources = {"__main__.py": "import sys\nX = 1\n", "contextlib.py": "Y = 2\n"}
     first = build_mod.start_pycs(sys.executable, sources)
@@ -155,17 +188,19 @@ def test_start_pycs_failure_means_no_pycs(build_mod, tmp_path):
     assert build_mod.start_pycs(sys.executable, {"__main__.py": "def (:\n"}) == {}
 
 
-def test_dist_has_stored_start_files(dist_lxcz):
+def test_dist_has_stored_start_files(dist_lxcz, build_mod):
+    entry = build_mod.MAIN_MODULE
     with zipfile.ZipFile(dist_lxcz) as zf:
         infos = {i.filename: i for i in zf.infolist()}
-        for name in ("__main__.py", "__main__.pyc", "contextlib.py", "contextlib.pyc",
-                     "functools.py", "functools.pyc"):
+        for name in ("__main__.py", "__main__.pyc", entry + ".py", entry + ".pyc",
+                     "contextlib.py", "contextlib.pyc", "functools.py", "functools.pyc"):
             assert name in infos, name
             assert infos[name].compress_type == zipfile.ZIP_STORED, name
-        main = zf.read("__main__.py")
-        pyc = zf.read("__main__.pyc")
+        assert zf.read("__main__.py").decode() == build_mod.MAIN_SHIM
+        main = zf.read(entry + ".py")
+        pyc = zf.read(entry + ".pyc")
         with open(os.path.join(BUILD_DIR, "standin.py"), "rb") as f:
             assert zf.read("contextlib.py") == f.read()
     assert pyc[2:4] == b"\r\n" and int.from_bytes(pyc[4:8], "little") == 1
     if pyc[:4] == importlib.util.MAGIC_NUMBER:
-        assert pyc[8:16] == importlib.util.source_hash(main)  # compiled from this __main__.py
+        assert pyc[8:16] == importlib.util.source_hash(main)  # compiled from this source
