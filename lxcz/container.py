@@ -181,14 +181,14 @@ class Container:
         return api.unfreeze(self)
 
     def attach_wait(self, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
-        from lxcz.runtime import api
+        from lxcz.runtime import attach  # not through runtime.api: lxc-attach needs no more
 
-        return api.attach_wait(self, run, payload, **options)
+        return attach.attach_wait(self, run, payload, **options)
 
     def attach(self, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
-        from lxcz.runtime import api
+        from lxcz.runtime import attach
 
-        return api.attach(self, run, payload, **options)
+        return attach.attach(self, run, payload, **options)
 
     def console(self, ttynum: int = -1, stdinfd: int = 0, stdoutfd: int = 1,
                 stderrfd: int = 2, escape: int = 1) -> bool:

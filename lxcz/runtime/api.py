@@ -284,18 +284,6 @@ def get_running_config_item(c: Any, key: str) -> str:
         raise NotRunningError(f"{c.name} is not running") from None
 
 
-def attach_wait(c: Any, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
-    from lxcz.runtime import attach
-
-    return attach.attach_wait(c, run, payload, **options)
-
-
-def attach(c: Any, run: Callable[..., Any], payload: Any = None, **options: Any) -> int:
-    from lxcz.runtime import attach as at
-
-    return at.attach(c, run, payload, **options)
-
-
 def console(c: Any, ttynum: int = -1, stdinfd: int = 0, stdoutfd: int = 1, stderrfd: int = 2,
             escape: int = 1) -> bool:
     from lxcz.runtime import console_client

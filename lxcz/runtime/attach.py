@@ -314,21 +314,6 @@ def _terminal_in_container(spec: AttachSpec, in_mntns: bool
         os.close(spec.tty_slave)
 
 
-def _close_host_fds(keep: set) -> None:  # pragma: no cover - child only
-    """Close every descriptor not in ``keep``; nothing of the host's reaches the exec."""
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:  # no /proc in the container: every possible descriptor
-        names = [str(n) for n in range(os.sysconf("SC_OPEN_MAX"))]
-    for name in names:
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def _remount_sys_proc(net_joined: bool) -> None:  # pragma: no cover - child only
     from lxcz.sys import calls
 
@@ -391,7 +376,7 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
     if spec.lsm is not None:  # opened while the host's /proc is in sight
         lsm_fd = lsm.open_attr(spec.lsm[0], spec.lsm[1], spec.lsm[2])
         keep.add(lsm_fd)
-    _close_host_fds(keep)
+    calls.close_fds_except(keep)
     enter.join_self(spec.cgroup_paths, spec.cgroup_in_v2)
     for ns in NS_ORDER:
         if ns in fds:
@@ -431,7 +416,7 @@ def _child(run: Callable[..., Any], payload: Any, spec: AttachSpec, fds: Dict[st
         _seccomp.install_filter(spec.seccomp)
     os.setgid(spec.gid)
     os.setuid(spec.uid)
-    _close_host_fds({0, 1, 2, errfd})
+    calls.close_fds_except((0, 1, 2, errfd))
 
     if run is attach_run_command or run is attach_run_shell:
         if run is attach_run_shell:

@@ -40,20 +40,6 @@ def import_fds() -> Tuple[int, ...]:
     return tuple(out)
 
 
-def close_host_fds(keep: Sequence[int] = (0, 1, 2)) -> None:
-    """Close every descriptor except keep."""
-    try:
-        fds = [int(x) for x in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(3, 1024))
-    for fd in fds:
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def exec_command(argv: Sequence[str], env: Optional[Dict[str, str]], prog: str,
                  name: str) -> None:
     """Exec argv (PATH search); on failure print one line and _exit(126/127)."""

@@ -538,9 +538,7 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
     _container_log(spec)
     if not daemonize:
         if options.get("close_fds"):
-            from lxcz.runtime.init import close_host_fds
-
-            close_host_fds((0, 1, 2, sock.fileno()) + _monitor_fds())
+            calls.close_fds_except((0, 1, 2, sock.fileno()) + _monitor_fds())
         mon = Monitor(spec, sock, report_fd=-1)
         return mon.run()
     try:
@@ -576,10 +574,8 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
             if null > 2:
                 os.close(null)
             _drop_stderr_logging()
-            from lxcz.runtime.init import close_host_fds
-
             # --daemon implies --close-all-fds: keep only what the monitor uses
-            close_host_fds((0, 1, 2, sock.fileno(), wfd) + _monitor_fds())
+            calls.close_fds_except((0, 1, 2, sock.fileno(), wfd) + _monitor_fds())
             mon = Monitor(spec, sock, report_fd=wfd)
             if mon_cg is not None:
                 mon.mon_cgroup, mon.orig_cgroups, mon.mon_attached = mon_cg, orig, True
@@ -2198,9 +2194,7 @@ class Child:
         elif s.rootfs:
             raise LxczError("a rootfs needs a new mount namespace (lxc.namespace.keep mnt)")
         self.setup_stdio()
-        from lxcz.runtime.init import close_host_fds
-
-        close_host_fds((0, 1, 2, self.sync.fileno()))
+        calls.close_fds_except((0, 1, 2, self.sync.fileno()))
         env = dict(s.env)
         os.environ.clear()
         os.environ.update(env)

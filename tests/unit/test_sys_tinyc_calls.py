@@ -79,3 +79,26 @@ def test_function_is_bound_once_per_signature():
 
     assert tinyc.function("getpid") is tinyc.function("getpid")
     assert tinyc.function("getpid") is not tinyc.function("getpid", tinyc.Long)
+
+
+CLOSE_PROBE = r"""
+from lxcz.sys import calls
+for fd in (40, 1000, 1001):
+    os.dup2(2, fd)
+keep = (0, 1, 2, 1000)
+if sys.argv[1] == "fallback":  # as on a kernel before 5.9: close_range is ENOSYS
+    calls._tiny_fn = lambda *a, **k: (lambda *args: (_ for _ in ()).throw(OSError(38, "ENOSYS")))
+calls.close_fds_except(keep)
+print(sorted(int(x) for x in os.listdir("/proc/self/fd") if int(x) not in (0, 1, 2, 1000))
+      or "only kept")
+"""
+
+
+def test_close_fds_except_closes_everything_else_however_high():
+    for how in ("close_range", "fallback"):
+        prog = f"import sys, os; sys.path.insert(0, {ROOT!r})\n" + CLOSE_PROBE
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", prog, how],
+                             capture_output=True, text=True, check=True, pass_fds=(),
+                             ).stdout.split("\n")
+        # listdir's own descriptor is the only one left besides the kept ones
+        assert out[0] in ("only kept", "[3]"), (how, out)
