@@ -140,10 +140,43 @@ class Log:
 log = Log()
 
 
+LOGPATH = "/var/log/lxc"  # LXC's LOGPATH
+LXCPATH = "/var/lib/lxc"  # LXC's built-in LXCPATH, which picks LOGPATH for root
+
+
+def default_logfile(name: str, lxcpath: str | None) -> str | None:
+    """Where LXC's tools log when -l comes without -o: for root with the built-in lxcpath
+    /var/log/lxc/NAME.log, else LXCPATH/NAME/NAME.log, else /var/log/lxc/NAME.log if it
+    can be written; None when none of them can (LXC then logs to stderr only). Unlike
+    LXC, no directory is made on the way: a mistyped name leaves nothing behind."""
+    if not name or "/" in name or name in (".", ".."):
+        return None
+    own = os.path.join(LOGPATH, name + ".log")
+    candidates = [os.path.join(lxcpath, name, name + ".log")] if lxcpath else []
+    if os.geteuid() == 0 and (lxcpath or "").rstrip("/") == LXCPATH:
+        candidates.insert(0, own)
+    candidates.append(own)
+    for path in candidates:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC |
+                         os.O_NOCTTY, 0o640)
+        except OSError:
+            continue
+        os.close(fd)
+        return path
+    return None
+
+
 def setup(prog: str, name: str = "", logfile: str | None = None,
-          priority: str | None = None, quiet: bool = False) -> None:
-    """Configure logging for one tool invocation. Raises ValueError/OSError on bad input."""
+          priority: str | None = None, quiet: bool = False,
+          lxcpath: str | None = None) -> None:
+    """Configure logging for one tool invocation. Raises ValueError/OSError on bad input.
+
+    With a priority and no logfile, the log goes where LXC's would (default_logfile).
+    """
     level = parse_priority(priority) if priority else None
+    if level is not None and not logfile and name:
+        logfile = default_logfile(name, lxcpath)
     log.prefix = f"{prog}: {name}: " if name else f"{prog}: "
     log.quiet = quiet
     log.close_handlers()
@@ -163,6 +196,9 @@ def setup(prog: str, name: str = "", logfile: str | None = None,
         if logfile in ("-", "/dev/stderr"):
             fh: logging.Handler = logging.StreamHandler(sys.stderr)
         else:
+            # created -rw-r-----, as LXC's log files
+            os.close(os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                             0o640))
             fh = logging.FileHandler(logfile)
         fh.setFormatter(_file_formatter(logging, prog, name))
         fh.setLevel(level if level is not None else ERROR)

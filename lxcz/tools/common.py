@@ -303,7 +303,15 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
     name = args.values.get("name") or ""
     try:
         v = args.values
-        lxlog.setup(prog, name, v.get("logfile"), v.get("logpriority"), bool(v.get("quiet")))
+        lxcpath = v.get("lxcpath")
+        if isinstance(lxcpath, list):
+            lxcpath = lxcpath[0] if lxcpath else None
+        if v.get("logpriority") and not v.get("logfile") and not lxcpath and name:
+            from lxcz.config import system
+
+            lxcpath = system.default_lxcpath()
+        lxlog.setup(prog, name, v.get("logfile"), v.get("logpriority"), bool(v.get("quiet")),
+                    lxcpath=lxcpath)
     except (ValueError, OSError) as err:
         sys.stderr.write(f"{prog}: {name + ': ' if name else ''}{err}\n")
         return 1
