@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = lxlog.log
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc"
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1,
              _signal.SIGUSR2, _signal.SIGWINCH)
@@ -266,11 +265,10 @@ def make_spec(c: Any, cmd: Optional[List[str]], useinit: bool, prog: str,
     spec.console_size = _int(cfg.get("lxc.console.size"), 0)
     spec.console_rotate = bool(_int(cfg.get("lxc.console.rotate"), 0))
     spec.console_buffer = _int(cfg.get("lxc.console.buffer.size"), 0)
-    env = {"container": "lxc"}
-    env.update(_environment(cfg.get_list("lxc.environment")))
-    env.setdefault("PATH", DEFAULT_PATH)
-    if useinit and "TERM" in os.environ:
-        env.setdefault("TERM", os.environ["TERM"])
+    # as LXC 5's: a clear environment, lxc.environment, container=lxc; no PATH (a command
+    # is looked up in /bin:/usr/bin then, as execvp does) and not the caller's TERM
+    env = _environment(cfg.get_list("lxc.environment"))
+    env["container"] = "lxc"
     spec.env = env
     spec.uid = _int(options.get("uid"), _int(cfg.get("lxc.init.uid"), 0))
     spec.gid = _int(options.get("gid"), _int(cfg.get("lxc.init.gid"), 0))
