@@ -36,10 +36,13 @@ def active_names(lxcpath: str) -> List[str]:
 
 
 def _states(spec: str) -> List[str]:
-    wanted = [s.strip().upper() for s in spec.split("|") if s.strip()]
+    # exactly as LXC 5 spells them: "running" or " FROZEN" are invalid there too
+    wanted = [s for s in spec.split("|") if s]
     for s in wanted:
         if s not in client.STATES:
-            raise LxczError(f"invalid state '{s}'")
+            hint = f" (states are upper case: {s.strip().upper()})" \
+                if s.strip().upper() in client.STATES else ""
+            raise LxczError(f"invalid state '{s}'{hint}")
     if not wanted:
         raise LxczError("no state given")
     return wanted

@@ -99,9 +99,15 @@ def test_channel_roundtrip_with_fd():
 
 
 def test_wait_states_validation():
-    assert api._states("RUNNING|frozen") == ["RUNNING", "FROZEN"]
+    assert api._states("RUNNING|FROZEN") == ["RUNNING", "FROZEN"]
+    assert api._states("RUNNING||STOPPED|") == ["RUNNING", "STOPPED"]
     with pytest.raises(LxczError):
         api._states("RUNNING|BOGUS")
+    # LXC 5 compares the names exactly
+    with pytest.raises(LxczError, match=r"invalid state 'frozen' \(states are upper case: FROZEN\)"):
+        api._states("RUNNING|frozen")
+    with pytest.raises(LxczError, match="invalid state 'RUNNING '"):
+        api._states("RUNNING |FROZEN")
     with pytest.raises(LxczError):
         api._states("")
 
