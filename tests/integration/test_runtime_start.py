@@ -270,7 +270,7 @@ def test_console_log(box, tmp_path):
           "exec sleep 100000")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if os.path.exists(log) and b"hello-console" in open(log, "rb").read():
+        if os.path.exists(log) and b"2 -> " in open(log, "rb").read():  # ls has written
             break
         time.sleep(0.05)
     text = open(log, "rb").read()
