@@ -272,6 +272,8 @@ def body(args: Args) -> int:
     running = state != "STOPPED"
     if not running and not c.defined and not args.rcfile:
         raise LxczError("Container is not defined")
+    if not running:
+        c.config  # noqa: B018 - LXC 5 refuses a container whose config does not load
     filters = (args.ips or 0) + (args.state or 0) + (args.pid or 0) + 5 * (args.stats or 0)
     want_state, want_pid, want_ips, want_stats = (bool(args.state), bool(args.pid),
                                                   bool(args.ips), bool(args.stats))

@@ -194,3 +194,16 @@ def test_ls_groups_like_lxc(tmp_path, capsys):
         assert _run(lxc_ls, ["-P", p, "-1", "-g", groups], capsys)[1] == shown, groups
     out = _run(lxc_ls, ["-P", p, "-f"], capsys)[1].splitlines()
     assert out[1].split()[:5] == ["g", "STOPPED", "0", "a,", "b,c"]
+
+
+def test_info_refuses_a_stopped_container_whose_config_does_not_load(tmp_path, capsys):
+    # LXC 5: "Failed to load config for bad", exit 1
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config").write_text("lxc.uts.name = bad\nlxc.bogus = 1\n")
+    rc, out, err = _run(lxc_info, ["-n", "bad", "-P", str(tmp_path)], capsys)
+    assert rc == 1 and out == ""
+    assert err.startswith("lxc-info: bad: ") and 'unknown key "lxc.bogus"' in err
+    assert len(err.splitlines()) == 1
+    rc, out, err = _run(lxc_info, ["-n", "bad", "-P", str(tmp_path), "-c", "lxc.uts.name"],
+                        capsys)
+    assert rc == 1 and out == "" and len(err.splitlines()) == 1
