@@ -72,6 +72,7 @@ COMMON_OPTS = [
     Opt(None, "version", "version", NONE, help="Print the version number", action="store_true"),
 ]
 NAME_OPT = Opt("n", "name", "name", REQUIRED, "NAME", "NAME of the container")
+IGNORED_NAME_OPT = Opt("n", "name", "ignored_name", REQUIRED, "NAME", hidden=True)
 RCFILE_OPT = Opt(None, "rcfile", "rcfile", REQUIRED, "FILE", "Load configuration file FILE")
 
 
@@ -116,7 +117,10 @@ class ToolParser:
         if rcfile_opt and not any(o.long == "rcfile" for o in own):
             own.append(RCFILE_OPT)
         self.own = own
-        self.all = own + [c for c in COMMON_OPTS
+        common = list(COMMON_OPTS)
+        if not name_opt:  # LXC's tools all take -n; the ones without a container ignore it
+            common.append(IGNORED_NAME_OPT)
+        self.all = own + [c for c in common
                           if not any((c.short and c.short == o.short) or
                                      (c.long and c.long == o.long) for o in own)]
         self.name_required = name_opt and name_required
@@ -208,6 +212,8 @@ class ToolParser:
             values.setdefault(opt.dest, [])
             values[opt.dest] = list(values[opt.dest]) + [value]
         else:
+            if opt.dest == "lxcpath" and opt.short == "P":
+                values["__lxcpaths"] = values.get("__lxcpaths", 0) + 1
             values[opt.dest] = value if value is not None else opt.const
 
     def parse(self, argv: Sequence[str]) -> Args:
@@ -268,6 +274,8 @@ class ToolParser:
         return args
 
     def check(self, args: Args) -> None:
+        if args.values.get("__lxcpaths", 0) > 1:  # LXC 5's words; only lxc-monitor takes more
+            raise UsageError("This command only accepts 1 -P,--lxcpath arguments")
         if len(args.positional) > self.max_positional:
             raise UsageError(f"unexpected argument '{args.positional[self.max_positional]}'")
         if self.name_required and not args.values.get("name"):

@@ -207,3 +207,23 @@ def test_info_refuses_a_stopped_container_whose_config_does_not_load(tmp_path, c
     rc, out, err = _run(lxc_info, ["-n", "bad", "-P", str(tmp_path), "-c", "lxc.uts.name"],
                         capsys)
     assert rc == 1 and out == "" and len(err.splitlines()) == 1
+
+
+def test_one_lxcpath_only_and_n_ignored_where_there_is_no_container(tmp_path, capsys):
+    from lxcz.tools import lxc_stop
+
+    p = str(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config").write_text("")
+    # LXC 5: "This command only accepts 1 -P,--lxcpath arguments", exit 1 (lxc-monitor
+    # alone takes several)
+    for mod, argv in ((lxc_info, ["-n", "a", "-P", p, "-P", p]),
+                      (lxc_stop, ["-n", "a", "-P", p, "--lxcpath", p]),
+                      (lxc_ls, ["-P", p, "-P", p])):
+        rc, out, err = _run(mod, argv, capsys)
+        assert rc == 1 and out == "", (mod, err)
+        assert err.endswith("This command only accepts 1 -P,--lxcpath arguments\n")
+        assert len(err.splitlines()) == 1
+    # lxc-ls accepts -n as LXC's does, and ignores it; it is not in its help
+    assert _run(lxc_ls, ["-P", p, "-1", "-n", "zzz"], capsys)[:2] == (0, "a\n")
+    assert "--name" not in _run(lxc_ls, ["--help"], capsys)[1]
