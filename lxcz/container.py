@@ -313,13 +313,14 @@ def list_containers(active: bool = True, defined: bool = True,
                     as_object: bool = False,
                     config_path: Optional[str] = None) -> List[Any]:
     """Names (or Container objects) under config_path, sorted, like python3-lxc's."""
+    from lxcz.runtime import paths
+
     lxcpath = os.path.abspath(config_path or default_lxcpath())
     names: Dict[str, None] = {}
     if defined:
         try:
             for entry in sorted(os.listdir(lxcpath)):
-                # dot directories are not containers to LXC (it skips them too)
-                if entry[:1] != "." and os.path.isfile(os.path.join(lxcpath, entry, "config")):
+                if paths.is_defined(lxcpath, entry):
                     names[entry] = None
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             pass

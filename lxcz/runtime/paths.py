@@ -32,6 +32,12 @@ def lxc_command_socket(lxcpath: str, name: str) -> str:
     return f"{os.path.abspath(lxcpath)}/{name}/command"
 
 
+def is_defined(lxcpath: str, entry: str) -> bool:
+    """Whether lxcpath's entry is a container: a config file in it, and not a dot
+    directory (LXC skips those too)."""
+    return entry[:1] != "." and os.path.isfile(os.path.join(lxcpath, entry, "config"))
+
+
 def lock_socket(lxcpath: str, name: str) -> str:
     return f"{PREFIX}/{lxcpath_key(lxcpath)}/{name}/lock"
 

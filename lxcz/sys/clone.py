@@ -23,21 +23,16 @@ CLONE_INTO_CGROUP = 0x200000000
 SYS_CLONE3 = 435  # one number on every architecture (system calls added since 5.1 share it)
 CLONE_ARGS_SIZE = 88  # struct clone_args up to .cgroup (CLONE_ARGS_SIZE_VER2)
 
-_lib = None
-
 
 def _api() -> tuple:
     """(syscall, PyOS_BeforeFork, PyOS_AfterFork_Child, PyOS_AfterFork_Parent), all
-    called with the GIL held."""
-    global _lib
-    if _lib is None:
-        from lxcz.sys import tinyc
+    called with the GIL held; tinyc binds each once."""
+    from lxcz.sys import tinyc
 
-        _lib = (tinyc.function("syscall", tinyc.Long, (tinyc.Long, tinyc.CharP, tinyc.ULong),
-                               python_api=True),
-                *(tinyc.function(name, python_api=True) for name in
-                  ("PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent")))
-    return _lib
+    return (tinyc.function("syscall", tinyc.Long, (tinyc.Long, tinyc.CharP, tinyc.ULong),
+                           python_api=True),
+            *(tinyc.function(name, python_api=True) for name in
+              ("PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent")))
 
 
 def _one_thread() -> bool:

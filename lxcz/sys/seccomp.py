@@ -47,6 +47,7 @@ PR_GET_NO_NEW_PRIVS = 39
 BPF_MAXINSNS = 4096
 SOCK_FILTER_SIZE = 8  # u16 code, u8 jt, u8 jf, u32 k
 
+
 def prepare() -> None:
     """Bind what installing a filter needs now (before a pivot into a container where
     neither the standard library nor lxcz can be found any more)."""

@@ -22,21 +22,17 @@ from __future__ import annotations
 
 MADV_DONTNEED = 4
 
-_fns = None
-
 
 def _bind() -> tuple:
-    global _fns
-    if _fns is None:
-        from lxcz.sys import tinyc
+    """(madvise, malloc_trim or None, and the argument types); tinyc binds each once."""
+    from lxcz.sys import tinyc
 
-        madvise = tinyc.function("madvise")
-        try:
-            malloc_trim = tinyc.function("malloc_trim")
-        except AttributeError:  # musl and other libcs without it
-            malloc_trim = None
-        _fns = (madvise, malloc_trim, tinyc.VoidP, tinyc.ULong, tinyc.Int)
-    return _fns
+    madvise = tinyc.function("madvise")
+    try:
+        malloc_trim = tinyc.function("malloc_trim")
+    except AttributeError:  # musl and other libcs without it
+        malloc_trim = None
+    return madvise, malloc_trim, tinyc.VoidP, tinyc.ULong, tinyc.Int
 
 
 def long_lived() -> None:

@@ -312,8 +312,6 @@ def run(parser: ToolParser, argv: Sequence[str], body: Callable[[Args], int],
     try:
         v = args.values
         lxcpath = v.get("lxcpath")
-        if isinstance(lxcpath, list):
-            lxcpath = lxcpath[0] if lxcpath else None
         if v.get("logpriority") and not v.get("logfile") and not lxcpath and name:
             from lxcz.config import system
 

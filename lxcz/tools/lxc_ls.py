@@ -325,7 +325,7 @@ def body(args: Args) -> int:
     if not os.path.isdir(lxcpath):
         return 0
 
-    from lxcz.runtime import client
+    from lxcz.runtime import client, paths
 
     active = set(client.active_names(lxcpath))
     names: Dict[str, bool] = {}
@@ -334,8 +334,8 @@ def body(args: Args) -> int:
             entries = os.listdir(lxcpath)
         except OSError as err:
             raise LxczError(f"cannot read {lxcpath}: {err.strerror}") from None
-        for n in entries:  # dot directories are not containers (LXC skips them too)
-            if n[:1] != "." and os.path.isfile(os.path.join(lxcpath, n, "config")):
+        for n in entries:
+            if paths.is_defined(lxcpath, n):
                 names[n] = True
     for n in active:
         names.setdefault(n, False)
