@@ -19,8 +19,8 @@ target rows: every command pays its own kernel costs, as when a person or a scri
 one), and back-to-back, where a command may skip the kernel's RCU grace period because
 the command before it (of either implementation) just paid it; see _common.PAUSE.
 
-lxcz runs as ``dist/lxcz`` (its prologue starts /usr/bin/python3) when built, else ``/usr/bin/python3 -m lxcz``
-from the source tree (bytecode caching on); upstream as /usr/bin/lxc-*. Needs root,
+lxcz runs as ``dist/lxcz`` (its prologue starts /usr/bin/python3) when built, else
+``/usr/bin/python3 -m lxcz`` from the source tree (bytecode caching on); upstream as /usr/bin/lxc-*. Needs root,
 busybox-static and lxc. Everything lives in a temporary lxcpath that is cleaned up
 (containers stopped, cgroups removed) also on failure. Prints ratios (lxcz / LXC) with
 the absolute medians beside them.

@@ -1,8 +1,9 @@
 """lxcz zipapp entry; build/build installs it as _lxcz_main.py (and .pyc), which the
 archive's shell prologue imports with `python3 -I -S -c` (sys.argv[0] is then "-c" and the
 archive is argv[1]) and whose _boot() the archive's __main__.py calls when Python runs the
-archive itself (`python3 dist/lxcz`). Warm path only: see build/lxczboot.py (_lxcz_boot in the archive) for the why and for everything
-else, and build/standin.py for the stand-ins dropped first."""
+archive itself (`python3 dist/lxcz`). Warm path only: see build/lxczboot.py (_lxcz_boot
+in the archive) for the why and for everything else, and build/standin.py for the
+stand-ins dropped first."""
 
 import os
 import sys
