@@ -2,10 +2,12 @@
 called, timing a command, interleaved medians, and a scratch lxcpath that is cleaned up
 (containers stopped, their cgroups removed) even when a benchmark fails.
 
-lxcz runs as ``dist/lxcz TOOL`` when the zipapp is built (or the zipapp named by
-$LXCZ_BENCH_ZIPAPP): the archive itself, through its shell prologue, as a user's
-``lxc-TOOL`` link runs it, with LXCZ_PYTHON=/usr/bin/python3 (pyenv's shims on PATH would
-add their own start-up). Else as
+lxcz runs as a user's ``lxc-TOOL`` link runs it when the zipapp is built (dist/lxcz or
+the zipapp named by $LXCZ_BENCH_ZIPAPP): ``/usr/bin/python3 dist/lxcz install --prefix
+TMP`` once per run, then ``TMP/lxc-TOOL`` (the installed copy starts /usr/bin/python3
+directly, lxcz.selfinstall; pyenv's shims on PATH would add their own start-up). When
+that install fails, ``dist/lxcz TOOL`` through the archive's shell prologue, with
+LXCZ_PYTHON=/usr/bin/python3. Else as
 ``/usr/bin/python3 -m lxcz TOOL`` from the source tree, with bytecode caching on as on a
 user's machine. Upstream is always ``/usr/bin/lxc-TOOL``: after ``lxcz install`` the
 ``lxc-*`` names on PATH may be lxcz itself.
@@ -50,10 +52,32 @@ def use_dist(source: bool = False) -> bool:
     return not source and os.path.exists(DIST)
 
 
+_installed: List[str] = []  # the prefix lxcz_cmd installed into, "" when that failed
+
+
+def _install_prefix() -> str:
+    """A temporary prefix holding `lxcz install`'s links (removed at exit), "" if the
+    install failed."""
+    if not _installed:
+        import atexit
+
+        d = tempfile.mkdtemp(prefix="lxcz-bench-bin-")
+        atexit.register(shutil.rmtree, d, True)
+        out = subprocess.run([PYTHON, DIST, "install", "--prefix", d], capture_output=True,
+                             text=True)
+        ok = out.returncode == 0 and os.path.isfile(os.path.join(d, "lxcz"))
+        if not ok:
+            sys.stderr.write(f"lxcz install --prefix {d} failed ({out.stderr.strip()}); "
+                             f"timing {DIST} through its prologue\n")
+        _installed.append(d if ok else "")
+    return _installed[0]
+
+
 def lxcz_cmd(tool: str, source: bool = False) -> List[str]:
     """The command line prefix running lxcz's TOOL (``lxc-info``...)."""
     if use_dist(source):
-        return [DIST, tool]
+        prefix = _install_prefix()
+        return [os.path.join(prefix, tool)] if prefix else [DIST, tool]
     return [PYTHON, "-m", "lxcz", tool]
 
 

@@ -1,7 +1,15 @@
-"""``lxcz install`` and ``lxcz uninstall``: one symlink per tool pointing at this file.
+"""``lxcz install`` and ``lxcz uninstall``: one symlink per tool pointing at lxcz.
+
+The links point at ``PREFIX/lxcz``, a copy of the file install was run from whose first
+line starts the Python that ran install directly (``#!PYTHON -IScCODE``) instead of
+going through /bin/sh (the archive's portable prologue, build/build): half a millisecond
+less on every command. The file install was run from is not changed, so it still runs on
+any host. When the copy cannot be made (a shebang too long for the kernel, an interpreter
+path with blanks, an archive without the prologue), the links point at that file itself.
 
 Install is idempotent and refuses to replace anything that is not already a link to an
-lxcz file unless --force. Uninstall removes only links that point at an lxcz file.
+lxcz file (or, for ``PREFIX/lxcz``, an lxcz file) unless --force. Uninstall removes only
+links that point at an lxcz file, and ``PREFIX/lxcz`` when it is an lxcz file.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ import sys
 import zipfile
 
 DEFAULT_PREFIX = "/usr/local/bin"
+SHEBANG_MAX = 127  # bytes of a #! line every Linux kernel reads whole (128 before 5.1)
+ZIP_START = b"PK\x03\x04"  # the first local file header: the prologue ends there
 
 
 def is_lxcz_file(path: str) -> bool:
@@ -36,6 +46,57 @@ def points_at_lxcz(link: str) -> bool:
     if os.path.exists(target):
         return is_lxcz_file(os.path.realpath(target))
     return os.path.basename(target).startswith("lxcz")
+
+
+def entry_code(head: bytes) -> str | None:
+    """The Python code the archive's prologue runs (``-c 'CODE'`` of the shell prologue,
+    or what follows ``-ISc`` of a direct #! line), None for an unknown prologue."""
+    first = head.split(b"\n", 1)[0]
+    if first.startswith(b"#!") and b" -ISc" in first:
+        return first.split(b" -ISc", 1)[1].decode("utf-8", "replace")
+    if first == b"#!/bin/sh":
+        for line in head.split(b"\n"):
+            if line.startswith(b"exec ") and b" -c '" in line:
+                return line.split(b" -c '", 1)[1].split(b"'", 1)[0].decode("utf-8", "replace")
+    return None
+
+
+def direct_copy(source: str, dest: str, python: str) -> str | None:
+    """Write dest: source with a first line starting python directly. None when done,
+    else why not (dest is then unchanged)."""
+    if not python or not os.path.isabs(python) or any(c.isspace() for c in python):
+        return f"interpreter path '{python}' cannot go on a #! line"
+    with open(source, "rb") as f:
+        data = f.read()
+    start = data.find(ZIP_START)
+    code = entry_code(data[:start]) if start > 0 else None
+    if code is None:
+        return f"{source} has no prologue install knows"
+    line = f"#!{python} -ISc{code}\n".encode()
+    if len(line) > SHEBANG_MAX:
+        return f"a #! line for {python} would be longer than {SHEBANG_MAX} bytes"
+    if len(line) + 2 <= start:
+        # the same length as before: the archive's offsets count from the file's start,
+        # and Python's zipimport accepts extra leading bytes but never fewer
+        line += b"#" + b" " * (start - len(line) - 2) + b"\n"
+    new = line + data[start:]
+    try:
+        with open(dest, "rb") as f:
+            if f.read() == new:
+                return None
+    except OSError:
+        pass
+    tmp = dest + ".lxcz-new"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(new)
+            os.fchmod(f.fileno(), 0o755)
+        os.replace(tmp, dest)
+    except OSError as err:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        return f"{dest}: {err.strerror or err}"
+    return None
 
 
 def self_path(argv0: str) -> str | None:
@@ -84,6 +145,15 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
                     sys.stderr.write(f"lxcz uninstall: {link}: {err.strerror or err}\n")
                     return 1
                 removed += 1
+        copy = os.path.join(prefix, "lxcz")
+        if os.path.isfile(copy) and not os.path.islink(copy) and is_lxcz_file(copy) \
+                and os.path.realpath(copy) != self_path(argv0):
+            try:
+                os.unlink(copy)
+            except OSError as err:
+                sys.stderr.write(f"lxcz uninstall: {copy}: {err.strerror or err}\n")
+                return 1
+            sys.stdout.write(f"removed {copy}\n")
         sys.stdout.write(f"removed {removed} links from {prefix}\n")
         if service:
             from lxcz import service as units
@@ -100,6 +170,10 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
         sys.stderr.write(f"lxcz install: {prefix}: not a directory\n")
         return 1
     blocked = []
+    copy = os.path.join(prefix, "lxcz")
+    if os.path.lexists(copy) and not force and not (
+            is_lxcz_file(copy) or points_at_lxcz(copy)):
+        blocked.append(copy)
     for name in TOOLS:
         link = os.path.join(prefix, name)
         if os.path.lexists(link) and not points_at_lxcz(link) and not force:
@@ -108,6 +182,11 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
         sys.stderr.write(f"lxcz install: {blocked[0]} exists and is not a link to lxcz "
                          f"({len(blocked)} such files; --force replaces them)\n")
         return 1
+    why = direct_copy(target, copy, sys.executable)
+    if why is None:
+        target = os.path.realpath(copy)
+    else:
+        sys.stdout.write(f"links point at {target}, not at a copy in {prefix}: {why}\n")
     made = 0
     for name in TOOLS:
         link = os.path.join(prefix, name)

@@ -81,7 +81,10 @@ def test_install_and_uninstall(host, installed):
     tmp = host.check_output("mktemp -d")
     try:
         assert host.run(f"{LXCZ} install --prefix {tmp}").rc == 0
-        assert host.check_output(f"ls {tmp} | wc -l") == str(len(names))
+        # the links and tmp/lxcz, a copy that starts the guest's python3 directly
+        assert host.check_output(f"ls {tmp} | wc -l") == str(len(names) + 1)
+        assert host.check_output(f"head -c 2 {tmp}/lxcz") == "#!"
+        assert host.run(f"{tmp}/lxc-ls --version").rc == 0
         assert host.run(f"{LXCZ} uninstall --prefix {tmp}").rc == 0
         assert host.check_output(f"ls {tmp} | wc -l") == "0"
         bad = host.run(f"{LXCZ} install --prefix {tmp}/missing")

@@ -63,8 +63,9 @@ def test_install_is_idempotent_and_links_dispatch(lxcz_copy, prefix, env):
     first = run([lxcz_copy, "install", "--prefix", prefix], env)
     assert first.returncode == 0, first.stderr
     assert links(prefix) == sorted(names)
+    copy = os.path.join(prefix, "lxcz")
     for n in names:
-        assert os.path.realpath(os.path.join(prefix, n)) == os.path.realpath(lxcz_copy)
+        assert os.path.realpath(os.path.join(prefix, n)) == os.path.realpath(copy)
     again = run([lxcz_copy, "install", "--prefix", prefix], env)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("0 links made")
@@ -81,6 +82,65 @@ def test_install_is_idempotent_and_links_dispatch(lxcz_copy, prefix, env):
             assert via_link.stderr == f"{n}: not implemented in lxcz yet\n"
 
 
+def _head(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    start = data.index(b"PK\x03\x04")
+    return data[:start], data[start:]
+
+
+def test_install_copy_starts_the_interpreter_directly(lxcz_copy, prefix, env):
+    """PREFIX/lxcz is the archive with a #! line for the Python that ran install (no
+    /bin/sh on the way), the same length of prologue, the same zip; the file install
+    was run from is unchanged."""
+    with open(lxcz_copy, "rb") as f:
+        before = f.read()
+    out = run([SYSTEM_PYTHON, lxcz_copy, "install", "--prefix", prefix], env)
+    assert out.returncode == 0, out.stderr
+    with open(lxcz_copy, "rb") as f:
+        assert f.read() == before
+    copy = os.path.join(prefix, "lxcz")
+    head, body = _head(copy)
+    old_head, old_body = _head(lxcz_copy)
+    assert body == old_body and len(head) == len(old_head)
+    first = head.split(b"\n")[0].decode()
+    assert first.startswith(f"#!{SYSTEM_PYTHON} -ISc") and len(first) < 128
+    assert os.access(copy, os.X_OK)
+    probe = run([os.path.join(prefix, "lxc-config"), "-l"], env)
+    assert probe.returncode == 0 and "lxc.lxcpath" in probe.stdout.split()
+    # install again with another interpreter path re-pins the copy; same zip
+    short = tempfile.mkdtemp(prefix="py", dir="/tmp")  # a #! line has 127 bytes
+    try:
+        link_py = os.path.join(short, "py3")
+        os.symlink(SYSTEM_PYTHON, link_py)
+        out = run([link_py, lxcz_copy, "install", "--prefix", prefix], env)
+    finally:
+        shutil.rmtree(short)
+    assert out.returncode == 0, out.stderr
+    head2, body2 = _head(copy)
+    assert head2.startswith(f"#!{link_py} -ISc".encode()) and body2 == old_body
+    # uninstall removes the copy with the links
+    out = run([lxcz_copy, "uninstall", "--prefix", prefix], env)
+    assert out.returncode == 0 and os.listdir(prefix) == []
+
+
+def test_install_falls_back_to_links_at_the_file(lxcz_copy, tmp_path, env):
+    """An interpreter path that cannot go on a #! line (a blank in it): the links point
+    at the file install was run from, which still works through its shell prologue."""
+    d = tmp_path / "with space"
+    d.mkdir()
+    py = str(d / "python3")
+    os.symlink(SYSTEM_PYTHON, py)
+    prefix = tmp_path / "pbin"
+    prefix.mkdir()
+    out = run([py, lxcz_copy, "install", "--prefix", str(prefix)], env)
+    assert out.returncode == 0, out.stderr
+    assert "cannot go on a #! line" in out.stdout
+    assert not os.path.exists(prefix / "lxcz")
+    assert os.path.realpath(prefix / "lxc-info") == os.path.realpath(lxcz_copy)
+    assert run([str(prefix / "lxc-info"), "--version"], env).returncode == 0
+
+
 def test_install_refuses_foreign_files_unless_forced(lxcz_copy, prefix, env, tmp_path):
     foreign = os.path.join(prefix, "lxc-start")
     with open(foreign, "w") as f:
@@ -91,6 +151,13 @@ def test_install_refuses_foreign_files_unless_forced(lxcz_copy, prefix, env, tmp
     assert links(prefix) == []  # nothing half-done
     with open(foreign) as f:
         assert "upstream" in f.read()
+    os.unlink(foreign)
+    with open(os.path.join(prefix, "lxcz"), "w") as f:  # a foreign file named lxcz
+        f.write("#!/bin/sh\necho other\n")
+    out = run([lxcz_copy, "install", "--prefix", prefix], env)
+    assert out.returncode == 1 and "lxcz exists" in out.stderr and links(prefix) == []
+    with open(foreign, "w") as f:
+        f.write("#!/bin/sh\necho upstream\n")
     forced = run([lxcz_copy, "install", "--prefix", prefix, "--force"], env)
     assert forced.returncode == 0, forced.stderr
     assert os.path.islink(foreign)
