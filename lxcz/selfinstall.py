@@ -134,6 +134,7 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
                          f"Usage: lxcz {cmd} [--prefix DIR] [--service]"
                          f"{' [--force]' * (cmd == 'install')}\n")
         return 2
+    copy = os.path.join(prefix, "lxcz")  # install's copy that starts Python directly
     if cmd == "uninstall":
         removed = 0
         for name in TOOLS:
@@ -145,7 +146,6 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
                     sys.stderr.write(f"lxcz uninstall: {link}: {err.strerror or err}\n")
                     return 1
                 removed += 1
-        copy = os.path.join(prefix, "lxcz")
         if os.path.isfile(copy) and not os.path.islink(copy) and is_lxcz_file(copy) \
                 and os.path.realpath(copy) != self_path(argv0):
             try:
@@ -170,7 +170,6 @@ def main(cmd: str, rest: list[str], argv0: str) -> int:
         sys.stderr.write(f"lxcz install: {prefix}: not a directory\n")
         return 1
     blocked = []
-    copy = os.path.join(prefix, "lxcz")
     if os.path.lexists(copy) and not force and not (
             is_lxcz_file(copy) or points_at_lxcz(copy)):
         blocked.append(copy)

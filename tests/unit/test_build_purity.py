@@ -116,6 +116,17 @@ def test_check_staging_rejects_so(build_mod, tmp_path):
         build_mod.check_staging(_fake_site(tmp_path, PURE, extra="_x.cpython-311-x86_64-linux-gnu.so"))
 
 
+def test_install_reads_the_code_the_prologue_runs(build_mod):
+    """lxcz install (lxcz.selfinstall.entry_code) finds in build/build's prologue the code
+    its #! line must run, and in a #! line it wrote itself the same code again."""
+    from lxcz import selfinstall
+
+    code = f"import sys;sys.path[:0]=sys.argv[1:2];import {build_mod.MAIN_MODULE}"
+    assert selfinstall.entry_code(build_mod.PROLOGUE) == code
+    assert selfinstall.entry_code(f"#!/usr/bin/python3 -ISc{code}\n#  \n".encode()) == code
+    assert selfinstall.entry_code(b"#!/usr/bin/env python3\n") is None
+
+
 # --- the built file -----------------------------------------------------------------
 
 def test_dist_is_a_pure_shiv_zipapp(dist_lxcz, build_mod):
