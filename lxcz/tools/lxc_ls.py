@@ -52,7 +52,7 @@ OPTS = [
     Opt(None, "frozen", "frozen", NONE, action="store_true"),
     Opt(None, "stopped", "stopped", NONE, action="store_true"),
     Opt(None, "defined", "defined", NONE, action="store_true"),
-    Opt(None, "nesting", "nesting", OPTIONAL, "NUM"),
+    Opt(None, "nesting", "nesting", OPTIONAL, "NUM", const=""),
     Opt(None, "filter", "filter", REQUIRED, "REGEX"),
     Opt("g", "groups", "groups", REQUIRED, "GROUPS"),
 ]
@@ -300,33 +300,50 @@ def _table(rows: List[Dict[str, str]], cols: List[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def body(args: Args) -> int:
-    from lxcz.errors import LxczError
+MAX_NESTING = 5  # --nesting without a number, as LXC's MAX_NESTLVL
 
-    if args.nesting is not None:
-        from lxcz.errors import NotImplementedYet
 
-        raise NotImplementedYet("lxc-ls --nesting not implemented in lxcz yet")
-    if args.lxcpath:
-        lxcpath = os.path.abspath(args.lxcpath)
-    else:
-        from lxcz.config import system
-
-        lxcpath = system.default_lxcpath()
-    cols: List[str] = []
-    if args.fancy_format:
-        for col in [c.strip() for c in args.fancy_format.split(",") if c.strip()]:
-            if col.upper() not in COLUMNS:
-                raise LxczError(f"Invalid key: {col}")
-            cols.append(col.upper())
-    elif args.fancy:
-        cols = list(TABLE)
-    fancy = bool(args.fancy) and bool(cols)
-    if not os.path.isdir(lxcpath):
+def nesting_depth(value: Any) -> int:
+    """--nesting[=NUM] as LXC reads it: NUM when C's strtoul(NUM, 0) takes all of it
+    (decimal, 0x hexadecimal, 0 octal), else 5; without the option, 0."""
+    if value is None:
         return 0
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or text.startswith("-"):
+        return MAX_NESTING
+    digits = text.lstrip("+")
+    try:
+        if digits[:2].lower() == "0x":
+            n = int(digits, 16)
+        elif len(digits) > 1 and digits[0] == "0":
+            n = int(digits, 8)
+        else:
+            n = int(digits, 10)
+    except ValueError:
+        return MAX_NESTING
+    return n if n <= 0xFFFFFFFF else MAX_NESTING
 
+
+class Level:
+    """One lxcpath to list: where it is (``path``, host side), the name of the container
+    it is nested in (``parent``), how deep (``depth``), and the prefix its stopped
+    containers' rootfs paths get (``base``: LXC lists a stopped container's nested
+    containers in ROOTFS/LXCPATH on the host)."""
+
+    __slots__ = ("path", "parent", "depth", "base")
+
+    def __init__(self, path: str, parent: Optional[str], depth: int, base: str) -> None:
+        self.path, self.parent, self.depth, self.base = path, parent, depth, base
+
+
+def _chosen(args: Args, lxcpath: str, fancy: bool) -> List[Entry]:
+    """The containers of lxcpath that the filters keep, sorted, with their state when
+    something shown or filtered on needs it."""
+    from lxcz.errors import LxczError
     from lxcz.runtime import client, paths
 
+    if not os.path.isdir(lxcpath):
+        return []
     active = set(client.active_names(lxcpath))
     names: Dict[str, bool] = {}
     if not (args.active or args.frozen):
@@ -348,14 +365,14 @@ def body(args: Args) -> int:
         try:
             regex = re.compile(pattern)
         except re.error:
-            return 0  # LXC skips every name when the expression does not compile
+            return []  # LXC skips every name when the expression does not compile
     chosen = [Entry(n, n in active) for n in sorted(names)
               if (regex is None or regex.search(n)) and (not args.defined or names[n])]
     if args.stopped:
         chosen = [e for e in chosen if not e.running]
     if args.running or args.active:
         chosen = [e for e in chosen if e.running]
-    need_state = fancy or args.frozen or bool(args.groups)  # -g: a running one's groups
+    need_state = fancy or args.frozen or bool(args.groups) or bool(args.nest_depth)
     if need_state:
         _ask_all(lxcpath, chosen)
         if args.frozen:
@@ -365,21 +382,166 @@ def body(args: Args) -> int:
     if args.groups:
         must = [g.strip() for g in args.groups.split(",") if g.strip()]
         chosen = [e for e in chosen if _has_all(_groups(lxcpath, e), must)]
-    if not chosen:
+    return chosen
+
+
+def collect(args: Args, level: Level, cols: List[str], fancy: bool) -> List[tuple]:
+    """(depth, name as shown, cells) of every container of level and, with --nesting,
+    of the containers nested in each, right after it (depth first, as LXC)."""
+    if level.depth > args.nest_depth:
+        return []
+    out: List[tuple] = []
+    for e in _chosen(args, level.path, fancy):
+        shown = e.name
+        if level.parent is not None and args.nest_depth and (args.line or not fancy):
+            shown = f"{level.parent}/{e.name}"
+        cells = _cells(level.path, e, cols) if fancy else {}
+        out.append((level.depth, shown, cells))
+        if not args.nest_depth or level.depth + 1 > args.nest_depth:
+            continue
+        if e.running:
+            out += _nested_running(args, level, e, shown, cols, fancy)
+        else:
+            rootfs = _rootfs_dir(level.path, e)
+            if rootfs:
+                base = level.base + rootfs
+                out += collect(args, Level(base + args.top_lxcpath, shown, level.depth + 1,
+                                           base), cols, fancy)
+    return out
+
+
+def _rootfs_dir(lxcpath: str, e: Entry) -> str:
+    """The directory of a stopped container's rootfs (a dir backing store), or ""."""
+    try:
+        with open(os.path.join(lxcpath, e.name, "config"), "rb") as f:
+            raw = f.read()
+    except OSError:
+        return ""
+    if b"lxc.rootfs" not in raw:
+        return ""
+    from lxcz.config import ContainerConfig
+    from lxcz.errors import LxczError
+
+    try:
+        value = ContainerConfig.load(os.path.join(lxcpath, e.name, "config")).get_item(
+            "lxc.rootfs.path") or ""
+    except LxczError:
+        return ""
+    if value.startswith("dir:"):
+        value = value[4:]
+    return value if value.startswith("/") else ""
+
+
+def _preload(config: str) -> None:
+    """Import what a listing inside a container runs while lxcz can still be found: the
+    configuration code by parsing a configuration (it loads its parts on demand)."""
+    import marshal  # noqa: F401
+
+    from lxcz.config import ContainerConfig
+    from lxcz.errors import LxczError
+    from lxcz.runtime import client, paths  # noqa: F401
+
+    try:
+        ContainerConfig.load(config).get_item("lxc.rootfs.path")
+    except LxczError:
+        pass
+
+
+def _nested_running(args: Args, level: Level, e: Entry, shown: str, cols: List[str],
+                    fancy: bool) -> List[tuple]:
+    """The listing of args.top_lxcpath inside running container e, made by a process
+    attached to it (LXC does the same) and read back through a pipe."""
+    from lxcz.container import Container
+    from lxcz.errors import LxczError
+    from lxcz.runtime import attach
+
+    _preload(os.path.join(level.path, e.name, "config"))
+    if args.filter is not None or args.positional:
+        import re  # noqa: F401
+
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    inner = Level(args.top_lxcpath, shown, level.depth + 1, "")
+    try:
+        pid = Container(e.name, level.path).attach(
+            _list_inside, (args, inner, cols, fancy),
+            env_policy=attach.LXC_ATTACH_CLEAR_ENV, stdin=null, stdout=wfd, stderr=null)
+    except LxczError as err:
+        from lxcz import log
+
+        log.log.warning("%s: nested containers not listed: %s", e.name, err)
+        return []
+    finally:
+        os.close(wfd)
+        os.close(null)
+    from lxcz.sys import calls
+
+    try:
+        data = calls.read_to_eof(rfd)  # closes rfd
+    finally:
+        attach.wait_status(pid)
+    import marshal
+
+    try:
+        rows = marshal.loads(data) if data else []
+    except (ValueError, EOFError, TypeError):
+        return []
+    return [tuple(r) for r in rows if isinstance(r, (list, tuple)) and len(r) == 3]
+
+
+def _list_inside(payload: tuple) -> int:  # pragma: no cover - runs attached to a container
+    import marshal
+
+    args, level, cols, fancy = payload
+    try:
+        rows = collect(args, level, cols, fancy)
+    except Exception:  # noqa: BLE001 - nothing listed rather than a broken listing
+        rows = []
+    os.write(1, marshal.dumps([list(r) for r in rows]))
+    return 0
+
+
+def body(args: Args) -> int:
+    from lxcz.errors import LxczError
+
+    if args.lxcpath:
+        lxcpath = os.path.abspath(args.lxcpath)
+    else:
+        from lxcz.config import system
+
+        lxcpath = system.default_lxcpath()
+    cols: List[str] = []
+    if args.fancy_format:
+        for col in [c.strip() for c in args.fancy_format.split(",") if c.strip()]:
+            if col.upper() not in COLUMNS:
+                raise LxczError(f"Invalid key: {col}")
+            cols.append(col.upper())
+    elif args.fancy:
+        cols = list(TABLE)
+    fancy = bool(args.fancy) and bool(cols)
+    args.values["nest_depth"] = nesting_depth(args.nesting)
+    args.values["top_lxcpath"] = lxcpath
+    rows = collect(args, Level(lxcpath, None, 0, ""), cols, fancy)
+    if not rows:
         return 0
     if fancy:
-        rows = [_cells(lxcpath, e, cols) for e in chosen]
-        sys.stdout.write(_table(rows, cols))
+        table = []
+        for depth, name, cells in rows:
+            cells = dict(cells)
+            if "NAME" in cells:
+                cells["NAME"] = (" " * (depth - 1) + "\\" if depth else "") + name
+            table.append(cells)
+        sys.stdout.write(_table(table, cols))
         return 0
-    width = max(4, max(len(e.name) for e in chosen))
+    width = max(4, max(len(name) + depth for depth, name, _ in rows))
     if args.line:
-        sys.stdout.write("".join(e.name + "\n" for e in chosen))
+        sys.stdout.write("".join(name + "\n" for _, name, _ in rows))
         return 0
     termwidth = term_width()
     out = []
     used = 0
-    for e in chosen:
-        out.append(f"{e.name:<{width}}")
+    for _, name, _ in rows:
+        out.append(f"{name:<{width}}")
         used += width
         if used + width >= termwidth:
             out.append("\n")

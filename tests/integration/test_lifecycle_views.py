@@ -112,6 +112,55 @@ def test_ls_fancy(running):
     assert line.split()[1] == str(pid) and "lo, v0, v1" in line and "MB" in line
 
 
+def _nest(rootfs: str, lxcpath: str, inner: str) -> str:
+    """A container INNER defined at LXCPATH inside ROOTFS (as a container running there
+    would see it); returns its directory on the host."""
+    d = os.path.join(rootfs + lxcpath, inner)
+    os.makedirs(os.path.join(d, "rootfs"))
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write(f"lxc.rootfs.path = dir:{lxcpath}/{inner}/rootfs\n")
+    return d
+
+
+def test_ls_nesting(running):
+    """--nesting as LXC 5: a running container's nested containers are listed by a
+    process attached to it, a stopped one's from ROOTFS/LXCPATH on the host; plain and -1
+    name them PARENT/CHILD, -f indents them with a backslash per level; NUM caps depth."""
+    lxcpath, name, _, stopped = running
+    import shutil
+
+    made = [_nest(os.path.join(lxcpath, name, "rootfs"), lxcpath, "in1"),
+            _nest(os.path.join(lxcpath, stopped, "rootfs"), lxcpath, "in2")]
+    _nest(os.path.join(made[1], "rootfs"), lxcpath, "deep")
+    try:
+        tree = {name: [f"{name}/in1"], stopped: [f"{stopped}/in2", f"{stopped}/in2/deep"]}
+        want = [row for top in sorted(tree) for row in [top] + tree[top]]
+        r = U.tool("lxc-ls", "-P", lxcpath, "--nesting", "-1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == want
+        width = max(len(n) + n.count("/") for n in want)
+        assert U.tool("lxc-ls", "-P", lxcpath, "--nesting").stdout == \
+            "".join(f"{n:<{width}}\n" for n in want)
+        assert U.tool("lxc-ls", "-P", lxcpath, "--nesting=1", "-1").stdout.splitlines() == \
+            [n for n in want if n.count("/") <= 1]
+        assert U.tool("lxc-ls", "-P", lxcpath, "--nesting=0", "-1").stdout.splitlines() == \
+            sorted(tree)
+        # filters apply at every level: in1 is stopped
+        assert U.tool("lxc-ls", "-P", lxcpath, "--nesting", "--running", "-1").stdout == \
+            name + "\n"
+        out = U.tool("lxc-ls", "-P", lxcpath, "--nesting", "-f", "-F",
+                     "NAME,STATE").stdout.splitlines()
+        rows = [ln.rstrip() for ln in out[1:]]
+        nested = {n: ln.split() for n, ln in zip(want, rows)}
+        assert nested[name] == [name, "RUNNING"]
+        assert nested[f"{name}/in1"] == ["\\in1", "STOPPED"]
+        assert nested[f"{stopped}/in2/deep"] == ["\\deep", "STOPPED"]
+        assert rows[want.index(f"{stopped}/in2/deep")].startswith(" \\deep ")
+    finally:
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def test_ls_shows_the_running_configuration(running):
     """A running container's AUTOSTART, GROUPS and UNPRIVILEGED are those it was started
     with (its monitor's), as LXC asks the running config; an edit shows at the next start."""

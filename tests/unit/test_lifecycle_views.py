@@ -165,6 +165,31 @@ def test_tools_bad_input(tmp_path, capsys):
     assert os.listdir(p) == []
 
 
+@pytest.mark.parametrize("value,depth", [
+    (None, 0), ("", 5), ("3", 3), ("0", 0), ("0x2", 2), ("010", 8), ("+4", 4),
+    ("-1", 5), ("abc", 5), ("2x", 5), ("99999999999", 5)])
+def test_ls_nesting_depth_like_lxc(value, depth):
+    """--nesting[=NUM]: LXC's strtoul(NUM, 0) when it takes the whole text, else 5."""
+    assert lxc_ls.nesting_depth(value) == depth
+
+
+def test_ls_nesting_of_stopped_containers(tmp_path, capsys):
+    """A stopped container's nested containers are found in ROOTFS/LXCPATH."""
+    top = str(tmp_path / "lxc")
+    rootfs = tmp_path / "lxc" / "c1" / "rootfs"
+    os.makedirs(rootfs)
+    (tmp_path / "lxc" / "c1" / "config").write_text(f"lxc.rootfs.path = dir:{rootfs}\n")
+    inner = tmp_path / ("lxc/c1/rootfs" + top) / "n1"
+    os.makedirs(inner / "rootfs")
+    (inner / "config").write_text(f"lxc.rootfs.path = {top}/n1/rootfs\n")
+    assert lxc_ls.main(["-P", top, "--nesting", "-1"]) == 0
+    assert capsys.readouterr().out == "c1\nc1/n1\n"
+    assert lxc_ls.main(["-P", top, "--nesting", "-f", "-F", "NAME,STATE"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["c1   STOPPED ", "\\n1  STOPPED "]
+    assert lxc_ls.main(["-P", top, "-1"]) == 0
+    assert capsys.readouterr().out == "c1\n"
+
+
 def test_ls_empty_and_missing_lxcpath(tmp_path, capsys):
     assert _run(lxc_ls, ["-P", str(tmp_path / "nope"), "-f"], capsys)[:2] == (0, "")
     assert _run(lxc_ls, ["-P", str(tmp_path)], capsys)[:2] == (0, "")
