@@ -435,11 +435,11 @@ def _rootfs_dir(lxcpath: str, e: Entry) -> str:
 def _preload(config: str) -> None:
     """Import what a listing inside a container runs while lxcz can still be found: the
     configuration code by parsing a configuration (it loads its parts on demand)."""
-    import marshal  # noqa: F401
-
     from lxcz.config import ContainerConfig
     from lxcz.errors import LxczError
-    from lxcz.runtime import client, paths  # noqa: F401
+    from lxcz.runtime import client, paths, proto  # noqa: F401
+
+    proto.decode(proto.encode([[0, "", {}]]).decode())  # its JSON scanner, made on first use
 
     try:
         ContainerConfig.load(config).get_item("lxc.rootfs.path")
@@ -480,24 +480,30 @@ def _nested_running(args: Args, level: Level, e: Entry, shown: str, cols: List[s
         data = calls.read_to_eof(rfd)  # closes rfd
     finally:
         attach.wait_status(pid)
-    import marshal
+    from lxcz.runtime import proto
 
-    try:
-        rows = marshal.loads(data) if data else []
-    except (ValueError, EOFError, TypeError):
+    try:  # JSON, not marshal: what comes back was made inside the container
+        rows = proto.decode(data.decode("utf-8", "replace")) if data else []
+    except ValueError:
         return []
-    return [tuple(r) for r in rows if isinstance(r, (list, tuple)) and len(r) == 3]
+    if not isinstance(rows, list):
+        return []
+    return [(r[0], str(r[1]), {str(k): str(v) for k, v in r[2].items()}) for r in rows
+            if isinstance(r, list) and len(r) == 3 and isinstance(r[0], int)
+            and isinstance(r[2], dict)]
 
 
 def _list_inside(payload: tuple) -> int:  # pragma: no cover - runs attached to a container
-    import marshal
+    from lxcz.runtime import proto
 
     args, level, cols, fancy = payload
     try:
         rows = collect(args, level, cols, fancy)
     except Exception:  # noqa: BLE001 - nothing listed rather than a broken listing
         rows = []
-    os.write(1, marshal.dumps([list(r) for r in rows]))
+    data = proto.encode([list(r) for r in rows])
+    while data:
+        data = data[os.write(1, data):]
     return 0
 
 
