@@ -18,7 +18,7 @@ from lxcz.tools.common import NONE, OPTIONAL, REQUIRED, Args, Opt, ToolParser, r
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
 SYNOPSIS = (
     "\n[-P lxcpath] [--active] [--running] [--frozen] [--stopped] [--nesting] [-g groups] "
@@ -152,27 +152,34 @@ class _Defaults:
         return ""
 
 
+_NOT_LOADED = _Defaults()  # what a configuration that does not load answers (once warned)
+
+
+def _parsed(path: str, keys: Tuple[str, ...]) -> Any:
+    """The configuration at path, parsed only when its text names one of keys (else
+    none of them is set, and _Defaults answers); one that does not load: a warning."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        raw = b""
+    if not any(k.encode() in raw for k in keys):
+        return _Defaults()
+    from lxcz.config import ContainerConfig
+    from lxcz.errors import LxczError
+
+    try:
+        return ContainerConfig.load(path)
+    except LxczError as err:
+        from lxcz import log
+
+        log.log.warning("%s", err)
+        return _NOT_LOADED
+
+
 def _load_conf(lxcpath: str, e: Entry) -> Any:
     if e.conf is None:
-        path = os.path.join(lxcpath, e.name, "config")
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            raw = b""
-        if not any(k.encode() in raw for k in _SHOWN_KEYS):
-            e.conf = _Defaults()
-            return e.conf
-        from lxcz.config import ContainerConfig
-        from lxcz.errors import LxczError
-
-        try:
-            e.conf = ContainerConfig.load(path)
-        except LxczError as err:
-            from lxcz import log
-
-            log.log.warning("%s", err)
-            e.conf = _Defaults()
+        e.conf = _parsed(os.path.join(lxcpath, e.name, "config"), _SHOWN_KEYS)
     return e.conf
 
 
@@ -372,6 +379,7 @@ def _chosen(args: Args, lxcpath: str, fancy: bool) -> List[Entry]:
         chosen = [e for e in chosen if not e.running]
     if args.running or args.active:
         chosen = [e for e in chosen if e.running]
+    # -g: a running one's groups; --nesting: no attaching to a frozen one
     need_state = fancy or args.frozen or bool(args.groups) or bool(args.nest_depth)
     if need_state:
         _ask_all(lxcpath, chosen)
@@ -399,6 +407,8 @@ def collect(args: Args, level: Level, cols: List[str], fancy: bool) -> List[tupl
         out.append((level.depth, shown, cells))
         if not args.nest_depth or level.depth + 1 > args.nest_depth:
             continue
+        if e.state in ("FROZEN", "FREEZING"):
+            continue  # a process attached to it would freeze too: nothing to list there
         if e.running:
             out += _nested_running(args, level, e, shown, cols, fancy)
         else:
@@ -410,41 +420,40 @@ def collect(args: Args, level: Level, cols: List[str], fancy: bool) -> List[tupl
     return out
 
 
+_ROOTFS_KEYS = ("lxc.rootfs", "lxc.include")
+
+
 def _rootfs_dir(lxcpath: str, e: Entry) -> str:
     """The directory of a stopped container's rootfs (a dir backing store), or ""."""
-    try:
-        with open(os.path.join(lxcpath, e.name, "config"), "rb") as f:
-            raw = f.read()
-    except OSError:
-        return ""
-    if b"lxc.rootfs" not in raw:
-        return ""
-    from lxcz.config import ContainerConfig
-    from lxcz.errors import LxczError
-
-    try:
-        value = ContainerConfig.load(os.path.join(lxcpath, e.name, "config")).get_item(
-            "lxc.rootfs.path") or ""
-    except LxczError:
-        return ""
+    conf = e.conf  # parsed already for the columns shown, unless it names none of them
+    if conf is None or (isinstance(conf, _Defaults) and conf is not _NOT_LOADED):
+        conf = _parsed(os.path.join(lxcpath, e.name, "config"), _ROOTFS_KEYS)
+    value = conf.get_item("lxc.rootfs.path") or ""
     if value.startswith("dir:"):
         value = value[4:]
     return value if value.startswith("/") else ""
 
 
+_preloaded = False
+
+
 def _preload(config: str) -> None:
-    """Import what a listing inside a container runs while lxcz can still be found: the
-    configuration code by parsing a configuration (it loads its parts on demand)."""
+    """Import, once, what a listing inside a container runs while lxcz can still be
+    found: the configuration code by parsing a configuration (it loads its parts on
+    demand), and the protocol's JSON scanner."""
+    global _preloaded
+    if _preloaded:
+        return
     from lxcz.config import ContainerConfig
     from lxcz.errors import LxczError
     from lxcz.runtime import client, paths, proto  # noqa: F401
 
     proto.decode(proto.encode([[0, "", {}]]).decode())  # its JSON scanner, made on first use
-
     try:
         ContainerConfig.load(config).get_item("lxc.rootfs.path")
     except LxczError:
         pass
+    _preloaded = True
 
 
 def _nested_running(args: Args, level: Level, e: Entry, shown: str, cols: List[str],
@@ -455,10 +464,7 @@ def _nested_running(args: Args, level: Level, e: Entry, shown: str, cols: List[s
     from lxcz.errors import LxczError
     from lxcz.runtime import attach
 
-    _preload(os.path.join(level.path, e.name, "config"))
-    if args.filter is not None or args.positional:
-        import re  # noqa: F401
-
+    _preload(os.path.join(level.path, e.name, "config"))  # re: _chosen compiled the filter
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     inner = Level(args.top_lxcpath, shown, level.depth + 1, "")

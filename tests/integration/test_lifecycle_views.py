@@ -156,6 +156,15 @@ def test_ls_nesting(running):
         assert nested[f"{name}/in1"] == ["\\in1", "STOPPED"]
         assert nested[f"{stopped}/in2/deep"] == ["\\deep", "STOPPED"]
         assert rows[want.index(f"{stopped}/in2/deep")].startswith(" \\deep ")
+        # a frozen container is listed, not attached to (the attached process would
+        # freeze with it, and lxc-ls wait for ever)
+        r = U.tool("lxc-freeze", "-n", name, "-P", lxcpath)
+        assert r.returncode == 0, r.stderr
+        try:
+            r = U.tool("lxc-ls", "-P", lxcpath, "--nesting", "-1", timeout=30)
+            assert r.stdout.splitlines() == [n for n in want if n != f"{name}/in1"]
+        finally:
+            U.tool("lxc-unfreeze", "-n", name, "-P", lxcpath)
     finally:
         for d in made:
             shutil.rmtree(d, ignore_errors=True)

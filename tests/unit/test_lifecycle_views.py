@@ -188,6 +188,12 @@ def test_ls_nesting_of_stopped_containers(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1:] == ["c1   STOPPED ", "\\n1  STOPPED "]
     assert lxc_ls.main(["-P", top, "-1"]) == 0
     assert capsys.readouterr().out == "c1\n"
+    # the rootfs path set through lxc.include counts too
+    (tmp_path / "rootfs.conf").write_text(f"lxc.rootfs.path = dir:{rootfs}\n")
+    (tmp_path / "lxc" / "c1" / "config").write_text(
+        f"lxc.include = {tmp_path / 'rootfs.conf'}\n")
+    assert lxc_ls.main(["-P", top, "--nesting", "-1"]) == 0
+    assert capsys.readouterr().out == "c1\nc1/n1\n"
 
 
 def test_ls_empty_and_missing_lxcpath(tmp_path, capsys):
