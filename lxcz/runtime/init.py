@@ -84,25 +84,29 @@ def _trim_when_settled() -> Any:
     return old if old is not None else _signal.SIG_DFL
 
 
-def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-init",
-        name: str = "") -> int:
-    """Be PID 1: run argv as a child, reap, forward, return the exit code to _exit with."""
+def become_init(dumpable: bool = False) -> None:
+    """What makes this process the init: the collector on again, non-dumpable (unless
+    the caller will see to it later), named init.lxcz (and, as PID 1, nothing of the
+    host's command line left to read)."""
     import gc
 
     from lxcz.sys import calls
 
     gc.enable()  # lxcz.sys.trim.long_lived, without needing that module in the container
     try:
-        calls.set_dumpable(False)
+        if not dumpable:
+            calls.set_dumpable(False)
         calls.set_name("init.lxcz")
     except OSError:
         pass
     if os.getpid() == 1:
-        # nothing of the host's command line or environment for the container to read
         calls.set_proc_title("init.lxcz")
-    state = {"child": 0, "done": False}
-    # kill(-1) is only ever used as PID 1 of a PID namespace
-    own_namespace = os.getpid() == 1
+
+
+def forward_signals() -> Dict[str, Any]:
+    """Catch what init forwards to the command; returns the state the handler reads
+    (``child``: the command's pid once known, ``done``: it has ended)."""
+    state: Dict[str, Any] = {"child": 0, "done": False}
 
     def on_signal(sig: int, _frame: object) -> None:
         # runs between bytecodes of the main loop, even while it blocks in waitpid
@@ -121,25 +125,45 @@ def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-
         os.setsid()
     except OSError:
         pass
+    return state
 
+
+def command_session() -> None:
+    """In the command's process, before its exec: default signal actions, a session of
+    its own, and the terminal on stdin (if any) as its controlling terminal."""
+    for sig in FORWARDED + SHUTDOWN:
+        _signal.signal(sig, _signal.SIG_DFL)
+    try:
+        os.setsid()
+        if os.isatty(0):
+            import fcntl
+            import termios
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    except OSError:
+        pass
+
+
+def run(argv: List[str], env: Optional[Dict[str, str]] = None, prog: str = "lxc-init",
+        name: str = "") -> int:
+    """Be PID 1: run argv as a child, reap, forward, return the exit code to _exit with."""
+    become_init()
+    state = forward_signals()
     child = os.fork()
     if child == 0:
-        for sig in FORWARDED + SHUTDOWN:
-            _signal.signal(sig, _signal.SIG_DFL)
-        try:
-            os.setsid()
-            if os.isatty(0):
-                import fcntl
-                import termios
-
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        except OSError:
-            pass
+        command_session()
         exec_command(argv, env, prog, name)
+    return supervise(child, state)
+
+
+def supervise(child: int, state: Dict[str, Any]) -> int:
+    """Forward signals to child (the command) and reap everything until it has ended;
+    its exit code."""
     state["child"] = child
     old_alarm = _trim_when_settled()
     try:
-        return _reap_all(child, state, own_namespace)
+        # kill(-1) is only ever used as PID 1 of a PID namespace
+        return _reap_all(child, state, os.getpid() == 1)
     finally:
         if old_alarm is not None:
             _signal.setitimer(_signal.ITIMER_REAL, 0)

@@ -2094,13 +2094,15 @@ class Child:
         self.spec = spec
         self.sync = sync
         self.monitor = monitor
+        self.init_chan: Optional[_socket.socket] = None  # to the init (split_init)
 
     def hook(self, kind: str, env: Optional[Dict[str, str]] = None) -> None:
         """Run a hook in this (the container's) mount namespace."""
         hs = self.spec.hooks.get(kind) or []
         if hs:
             full = self.monitor.hook_env()
-            full["LXC_PID"] = str(os.getpid())
+            # the init's pid: ours, or our parent's when we set up for it (split_init)
+            full["LXC_PID"] = str(os.getppid() if self.init_chan else os.getpid())
             full.update(env or {})
             hooks.run(hs, kind, self.spec.name, full, self.spec.hook_version)
 
@@ -2165,6 +2167,8 @@ class Child:
             calls.set_timens_offsets(s.time_offsets)
         if flags & (calls.CLONE_NEWPID | calls.CLONE_NEWTIME):
             self.fork_init()
+        if s.useinit:
+            self.split_init()
         if s.networks:
             _send(self.sync, {"unshared": True})
             msg = _recv(self.sync)
@@ -2192,7 +2196,8 @@ class Child:
         elif s.rootfs:
             raise LxczError("a rootfs needs a new mount namespace (lxc.namespace.keep mnt)")
         self.setup_stdio()
-        calls.close_fds_except((0, 1, 2, self.sync.fileno()))
+        calls.close_fds_except((0, 1, 2, self.sync.fileno(),
+                                self.init_chan.fileno() if self.init_chan else -1))
         env = dict(s.env)
         os.environ.clear()
         os.environ.update(env)
@@ -2211,11 +2216,18 @@ class Child:
         self.confine()
         self.drop_ids()
         if s.useinit:
-            _send(self.sync, {"ready": True})
-            self.sync.close()
             from lxcz.runtime import init
 
-            return init.run(s.cmd, env, s.prog, s.name)
+            # init confines itself before the command runs: until then it could be
+            # traced by container root
+            self.init_chan.send(b"r")
+            if self.init_chan.recv(1) != b"g":
+                return 1
+            self.init_chan.close()
+            _send(self.sync, {"ready": True})
+            self.sync.close()
+            init.command_session()
+            init.exec_command(s.cmd, env, s.prog, s.name)
         _send(self.sync, {"ready": True})
         try:
             os.execvpe(s.cmd[0], s.cmd, env)
@@ -2251,6 +2263,47 @@ class Child:
             raise LxczError("cannot become root in the user namespace: "
                             f"{os.strerror(err.errno or 0)}") from None
         calls.set_dumpable(True)  # the id change cleared it; see set_dumpable(False) below
+
+    def split_init(self) -> None:
+        """lxc-execute: fork the process that sets the container up and then becomes the
+        command (PID 2); this process stays the init (PID 1) and returns only in that
+        child. The init runs none of the set-up: every page either it or the monitor
+        writes after the monitor's fork is copied, and the pair pays for it twice.
+        It waits until the child is ready to exec, confines itself as the command will
+        be (until then container root could trace it), lets the command go, then
+        forwards signals and reaps until the command has ended."""
+        from lxcz.runtime import init
+
+        os.chdir("/")  # the pivot moves a root or cwd that is the old root, no other
+        mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        state = init.forward_signals()
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            self.init_chan = theirs
+            return
+        theirs.close()
+        self.sync.close()
+        calls.close_fds_except((0, 1, 2, mine.fileno()))
+        # dumpable a while longer in a user namespace: the monitor, not root on the host,
+        # opens our /proc/PID/ns/net while the child sets the network up
+        userns = bool(self.spec.idmap) and "user" not in self.spec.share
+        init.become_init(dumpable=userns)
+        failed = False
+        if mine.recv(1) == b"r":  # else the child failed and told the monitor why
+            try:
+                if userns:
+                    calls.set_dumpable(False)
+                self.confine(init_of=pid)
+                self.drop_ids()
+                mine.send(b"g")
+            except LxczError as err:
+                os.write(2, f"{self.spec.prog}: {self.spec.name}: {err}\n".encode())
+                os.kill(pid, _signal.SIGKILL)
+                failed = True
+        mine.close()
+        code = init.supervise(pid, state)
+        os._exit(1 if failed else code)
 
     def fork_init(self) -> None:
         """After unshare(CLONE_NEWPID): fork init, PID 1 of the new namespace, tell the
@@ -2344,24 +2397,31 @@ class Child:
                     os.dup2(null, fd)
                 os.close(null)
 
-    def confine(self) -> None:
+    def confine(self, init_of: int = 0) -> None:
         """AppArmor label for the next exec, no_new_privs, the seccomp filter, then the
-        capability sets (loading a filter needs CAP_SYS_ADMIN or no_new_privs)."""
+        capability sets (loading a filter needs CAP_SYS_ADMIN or no_new_privs).
+        init_of: the init confining itself once its child (that pid, already confined)
+        is about to exec the command: no exec labels (the init never execs), and the
+        child's core-scheduling cookie rather than a new one."""
         s = self.spec
-        if s.aa_label:
+        if s.aa_label and not init_of:
             from lxcz.security import apparmor
 
             apparmor.apply_at_exec(s.aa_label)
-        if s.se_label:
+        if s.se_label and not init_of:
             from lxcz.security import selinux
 
             selinux.apply_at_exec(s.se_label)
         if s.sched_core:
             try:
-                # a new core-scheduling cookie for init's thread group; what it forks
-                # (and lxc-attach, sharing it) keeps the same cookie
-                calls.prctl(calls.PR_SCHED_CORE, calls.PR_SCHED_CORE_CREATE, 0,
-                            calls.PIDTYPE_TGID, 0)
+                # a new core-scheduling cookie for the command's thread group; what it
+                # forks, the init and lxc-attach (sharing it) keep the same cookie
+                if init_of:
+                    calls.prctl(calls.PR_SCHED_CORE, calls.PR_SCHED_CORE_SHARE_FROM,
+                                init_of, calls.PIDTYPE_PID, 0)
+                else:
+                    calls.prctl(calls.PR_SCHED_CORE, calls.PR_SCHED_CORE_CREATE, 0,
+                                calls.PIDTYPE_TGID, 0)
             except OSError as err:
                 why = "the kernel does not support core scheduling" \
                     if err.errno == errno.EINVAL else os.strerror(err.errno or 0)
