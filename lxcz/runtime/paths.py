@@ -52,16 +52,21 @@ def abstract(name: str) -> bytes:
 
 
 def abstract_names(prefix: str) -> list:
-    """Bound abstract socket names starting with prefix, from /proc/net/unix."""
+    """Bound abstract socket names starting with prefix, from /proc/net/unix (searched,
+    not split into lines: a busy host lists thousands of sockets, and a monitor that
+    makes an object for each one writes to memory it shares with its init)."""
     found = []
-    want = "@" + prefix
+    want = b" @" + prefix.encode()
     try:
         with open("/proc/net/unix", "rb") as f:
-            data = f.read().decode("utf-8", "replace")
+            data = f.read()
     except OSError:
         return found
-    for line in data.splitlines()[1:]:
-        parts = line.split(None, 7)
-        if len(parts) == 8 and parts[7].startswith(want):
-            found.append(parts[7][1:])
+    at = data.find(want)
+    while at >= 0:
+        end = data.find(b"\n", at)
+        if end < 0:
+            end = len(data)
+        found.append(data[at + 2:end].decode("utf-8", "replace"))
+        at = data.find(want, end)
     return found

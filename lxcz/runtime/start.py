@@ -1112,7 +1112,12 @@ class Monitor:
         if s.useinit:
             from lxcz.sys import trim
 
+            # the init and this monitor share their pages until either writes one: what
+            # both will use after the fork is bound and imported before it
             trim.prepare()
+            calls.bind_for_init()
+            from lxcz.cgroups import freezer  # noqa: F401 - the state of a request
+            from lxcz.runtime import lean, poller  # noqa: F401 - the loop
 
         if s.cap_keep is not None:
             from lxcz.security import caps

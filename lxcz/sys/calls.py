@@ -95,6 +95,28 @@ def _b(path: Optional[str]) -> Optional[bytes]:
     return None if path is None else os.fsencode(path)
 
 
+# signatures bound ahead of a fork by bind_for_init (restype: Int unless given)
+_PRCTL = ("prctl", "Int", "ULong", "ULong", "ULong", "ULong")
+_PRCTL_NAME = ("prctl", "Int", "CharP", "ULong", "ULong", "ULong")
+_CLOSE_RANGE = ("syscall", "Long", "ULong", "ULong", "ULong")  # restype Long
+_MEMSET = ("memset", "VoidP", "Int", "ULong")  # restype VoidP
+_MEMCPY = ("memcpy", "VoidP", "CharP", "ULong")  # restype VoidP
+_SETNS = ("setns", "Int", "Int")
+
+
+def bind_for_init() -> None:
+    """Bind now the calls a forked init and its monitor make after the fork (prctl,
+    close_range, the proc title's memset and memcpy, setns): each binding builds a
+    class, and one built after the fork writes to pages the two processes would
+    otherwise go on sharing."""
+    _tiny_fn(*_PRCTL)
+    _tiny_fn(*_PRCTL_NAME)
+    _tiny_fn(*_SETNS)
+    _tiny_fn(*_CLOSE_RANGE, restype="Long")
+    _tiny_fn(*_MEMSET, restype="VoidP")
+    _tiny_fn(*_MEMCPY, restype="VoidP")
+
+
 def _tiny_fn(name: str, *argtypes: str, restype: str = "Int") -> Any:
     """libc's name through lxcz.sys.tinyc (integers, addresses and byte strings: no
     ctypes needed), the types named as tinyc spells them."""
@@ -109,7 +131,7 @@ def unshare(flags: int) -> None:
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(_tiny_fn("setns", "Int", "Int")(fd, nstype), "setns")
+    _check(_tiny_fn(*_SETNS)(fd, nstype), "setns")
 
 
 def mount(source: Optional[str], target: str, fstype: Optional[str] = None,
@@ -157,13 +179,13 @@ def setdomainname(name: str) -> None:
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    fn = _tiny_fn("prctl", "Int", "ULong", "ULong", "ULong", "ULong")
+    fn = _tiny_fn(*_PRCTL)
     return _check(fn(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
 def set_name(name: str) -> None:
     """Set the calling thread's comm name (what ps shows)."""
-    fn = _tiny_fn("prctl", "Int", "CharP", "ULong", "ULong", "ULong")
+    fn = _tiny_fn(*_PRCTL_NAME)
     fn(PR_SET_NAME, name.encode()[:15], 0, 0, 0)  # a bytes object ends in NUL
 
 
@@ -248,7 +270,7 @@ def close_fds_except(keep: Iterable[int]) -> None:
     """
     kept = sorted({k for k in keep if k >= 0})
     try:
-        fn = _tiny_fn("syscall", "Long", "ULong", "ULong", "ULong", restype="Long")
+        fn = _tiny_fn(*_CLOSE_RANGE, restype="Long")
         lo = 0
         for k in kept + [0x100000000]:  # the last gap runs to ~0U, the highest number
             if k > lo:
@@ -296,9 +318,9 @@ def set_proc_title(title: str, wipe_environ: bool = True) -> bool:
     if not (0 < arg_start < arg_end) or not (0 < env_start <= env_end):
         return False
     data = title.encode()[: arg_end - arg_start - 1]
-    memset = _tiny_fn("memset", "VoidP", "Int", "ULong", restype="VoidP")
+    memset = _tiny_fn(*_MEMSET, restype="VoidP")
     memset(arg_start, 0, arg_end - arg_start)
-    _tiny_fn("memcpy", "VoidP", "CharP", "ULong", restype="VoidP")(arg_start, data, len(data))
+    _tiny_fn(*_MEMCPY, restype="VoidP")(arg_start, data, len(data))
     if wipe_environ:
         memset(env_start, 0, env_end - env_start)
     return True

@@ -27,10 +27,14 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def prepare() -> None:
-    """Bind capget and capset now (before a pivot into a container where neither the
-    standard library nor lxcz can be found any more)."""
-    _call("capget")
+    """Bind capget and capset, and make their buffer types, now: before a pivot into a
+    container where neither the standard library nor lxcz can be found any more, and
+    before a fork after which the child would build them in pages it shares."""
     _call("capset")
+    try:
+        capget()
+    except OSError:
+        pass
 
 
 def _call(name: str):

@@ -55,15 +55,24 @@ addressof = _ctypes.addressof
 POINTER_SIZE = _ctypes.sizeof(VoidP)
 
 
+_buffer_types: Dict[int, Any] = {}
+
+
 def buffer(data: bytes = b"", size: int = 0) -> Any:
     """A writable C buffer of max(size, len(data)) bytes starting with data; pass
-    ``addressof(buf)`` for a VoidP argument, read it back with ``buf.raw``."""
+    ``addressof(buf)`` for a VoidP argument, read it back with ``buf.raw``. The array
+    type of each length is made once (a forked init that calls this again builds no
+    class, and copies none of the pages it shares with its monitor)."""
+    length = max(size, len(data), 1)
+    kind = _buffer_types.get(length)
+    if kind is None:
 
-    class _Buf(_ctypes.Array):
-        _type_ = Char
-        _length_ = max(size, len(data), 1)
+        class _Buf(_ctypes.Array):
+            _type_ = Char
+            _length_ = length
 
-    buf = _Buf()
+        kind = _buffer_types[length] = _Buf
+    buf = kind()
     if data:
         buf.raw = data + bytes(len(buf.raw) - len(data))
     return buf

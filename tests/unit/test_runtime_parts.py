@@ -75,6 +75,24 @@ def test_socket_names():
     assert paths.lxcpath_key("/a") != paths.lxcpath_key("/b")
 
 
+def test_abstract_names_finds_bound_sockets_by_prefix():
+    key = f"lxcz-test-{os.getpid()}"
+    socks = []
+    try:
+        for tail in ("a/command", "b/command"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(paths.abstract(f"{key}/{tail}"))
+            s.listen(1)
+            socks.append(s)
+        assert sorted(paths.abstract_names(key + "/")) == [f"{key}/a/command",
+                                                           f"{key}/b/command"]
+        assert paths.abstract_names(key + "/a") == [f"{key}/a/command"]
+        assert paths.abstract_names(key + "-nothing") == []
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_channel_roundtrip_with_fd():
     a, b = socket.socketpair()
     ca, cb = proto.Channel(a), proto.Channel(b)

@@ -26,6 +26,28 @@ def test_buffer_is_writable_and_addressable():
     assert tinyc.POINTER_SIZE in (4, 8)
 
 
+def test_buffers_of_one_length_share_a_type_not_contents():
+    from lxcz.sys import tinyc
+
+    a, b = tinyc.buffer(b"one", size=8), tinyc.buffer(size=8)
+    assert type(a) is type(b)  # made once: a forked init builds no class
+    assert b.raw == bytes(8) and a.raw == b"one" + bytes(5)
+    assert type(tinyc.buffer(size=9)) is not type(a)
+
+
+def test_bind_for_init_binds_what_the_init_calls():
+    out = _run("from lxcz.sys import calls, tinyc\n"
+               "calls.bind_for_init()\n"
+               "before = len(tinyc._bound)\n"
+               "calls.set_name('lxcz-test')\n"
+               "calls.set_dumpable(False)\n"
+               "calls.close_fds_except((0, 1, 2))\n"
+               "calls.set_proc_title('lxcz-test')\n"
+               "print(before, len(tinyc._bound))\n")
+    before, after = out.split()
+    assert before == after  # nothing bound after the fork would be
+
+
 def test_capget_matches_proc_status():
     from lxcz.sys import capabilities
 
