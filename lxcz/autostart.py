@@ -207,7 +207,10 @@ def is_running(c) -> bool:
         sock.setblocking(False)  # a monitor with a full backlog: EAGAIN, not a wait
         sock.connect(paths.abstract(paths.command_socket(c.config_path, c.name)))
     except (ConnectionRefusedError, FileNotFoundError):
-        return False
+        from lxcz.runtime import lxcwire
+
+        # upstream LXC's lxc-start may run it (same on-disk container)
+        return lxcwire.is_running(c.config_path, c.name)
     except OSError:
         pass  # let the runtime judge (and word) anything else
     finally:

@@ -48,6 +48,27 @@ def _states(spec: str) -> List[str]:
     return wanted
 
 
+def _lxc_runs(c: Any) -> bool:
+    """Whether upstream LXC's monitor, not lxcz's, runs the container."""
+    from lxcz.runtime import lxcwire
+
+    return lxcwire.is_running(c.config_path, c.name)
+
+
+def _lxc_poll(c: Any, done: Callable[[str], bool], deadline: Optional[float]) -> bool:
+    """Ask LXC's monitor for the state until done(state) (True) or the deadline (False).
+    LXC announces its states to its own clients only, in a protocol of its own: polled,
+    every 20 ms."""
+    from lxcz.runtime import lxcwire
+
+    while True:
+        if done(lxcwire.state(c.config_path, c.name) or "STOPPED"):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 def wait(c: Any, state_spec: str, timeout: float = -1) -> bool:
     """Wait until the container is in one of the '|'-separated states; False on timeout."""
     wanted = _states(state_spec)
@@ -57,6 +78,8 @@ def wait(c: Any, state_spec: str, timeout: float = -1) -> bool:
         while True:
             chan, current = client.state_stream(c)
             try:
+                if chan is None and _lxc_runs(c):
+                    return _lxc_poll(c, lambda st: st in wanted, deadline)
                 if current in wanted:
                     return True
                 while True:
@@ -207,6 +230,10 @@ def stop(c: Any, timeout: float = -1) -> bool:
     try:
         chan = client.connect(c)
     except client.NotRunning:
+        if _lxc_runs(c):
+            from lxcz.runtime import lxcwire
+
+            return lxcwire.stop(c.config_path, c.name, None if timeout < 0 else timeout)
         cleanup_stale(c)
         raise NotRunningError(f"{c.name} is not running", exit_code=2) from None
     try:
@@ -222,6 +249,28 @@ def stop(c: Any, timeout: float = -1) -> bool:
         chan.close()
 
 
+def _lxc_signal(c: Any, key: str, default: int) -> int:
+    """Send init of a container LXC runs the signal its configuration names for key
+    (as LXC's own lxc-stop does, straight to the init's pid); the init's pid."""
+    import os
+
+    from lxcz.runtime import lxcwire
+    from lxcz.runtime.start import _signum
+
+    pid = lxcwire.init_pid(c.config_path, c.name)
+    if pid <= 0:
+        raise NotRunningError(f"{c.name} is not running", exit_code=2)
+    try:
+        sig = _signum(c.config.get_item(key), default)
+    except LxczError:
+        sig = default
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    return pid
+
+
 def shutdown(c: Any, timeout: float = -1) -> bool:
     """Send the halt signal to init and wait up to timeout for STOPPED (True if it did)."""
     try:
@@ -229,6 +278,12 @@ def shutdown(c: Any, timeout: float = -1) -> bool:
             return timeout != 0 and _wait_gone(c, chan, timeout)
     except client.NotRunning:
         return True
+    except NotRunningError:
+        if not _lxc_runs(c):
+            raise
+    _lxc_signal(c, "lxc.signal.halt", _SIGPWR)
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    return timeout != 0 and _lxc_poll(c, lambda st: st == "STOPPED", deadline)
 
 
 def reboot(c: Any, timeout: float = -1) -> bool:
@@ -241,8 +296,23 @@ def reboot(c: Any, timeout: float = -1) -> bool:
             seen_stop.append(st)
         return st == "RUNNING" and bool(seen_stop)
 
-    with _commanded(c, "reboot") as chan:
-        return timeout == 0 or _follow(chan, timeout, back_up) is True
+    try:
+        with _commanded(c, "reboot") as chan:
+            return timeout == 0 or _follow(chan, timeout, back_up) is True
+    except NotRunningError:
+        if not _lxc_runs(c):
+            raise
+    from _signal import SIGINT
+
+    from lxcz.runtime import lxcwire
+
+    before = _lxc_signal(c, "lxc.signal.reboot", SIGINT)
+
+    def new_init(st: str) -> bool:  # back up: RUNNING with another init
+        return st == "RUNNING" and lxcwire.init_pid(c.config_path, c.name) not in (before, -1)
+
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    return timeout == 0 or _lxc_poll(c, new_init, deadline)
 
 
 def freeze(c: Any) -> bool:

@@ -94,30 +94,57 @@ def call(c: Any, cmd: str, timeout: Optional[float] = TIMEOUT,
 
 
 def is_running(c: Any) -> bool:
-    return paths.command_socket(c.config_path, c.name) in set(
-        paths.abstract_names(paths.command_socket(c.config_path, c.name)))
+    """Whether a monitor runs the container: lxcz's, or upstream LXC's (lxcz.runtime.
+    lxcwire: the same container may have been started by either)."""
+    ours = paths.command_socket(c.config_path, c.name)
+    if ours in paths.abstract_names(ours):
+        return True
+    from lxcz.runtime import lxcwire
+
+    return lxcwire.is_running(c.config_path, c.name)
+
+
+def _lxc_info(c: Any) -> Dict[str, Any]:
+    """get_info's answer for a container lxcz does not run: what upstream LXC's monitor
+    says (state and init pid, ``"lxc": True``), else STOPPED."""
+    from lxcz.runtime import lxcwire
+
+    state = lxcwire.state(c.config_path, c.name)
+    if state is None or state == "STOPPED":
+        return {"state": "STOPPED", "pid": -1}
+    pid = lxcwire.init_pid(c.config_path, c.name)
+    info: Dict[str, Any] = {"state": state, "pid": pid, "lxc": True}
+    if pid > 0:
+        try:  # the init's own cgroups: LXC's payload cgroup (stats, lxc-attach)
+            from lxcz.cgroups import get_manager
+
+            info["cgroup"] = get_manager().cgroup_of(pid) or None
+        except (LxczError, OSError):
+            pass
+    return info
 
 
 def get_state(c: Any) -> str:
     try:
         return call(c, "get_state")[0]["state"]
     except NotRunning:
-        return "STOPPED"
+        return _lxc_info(c)["state"]
 
 
 def get_init_pid(c: Any) -> int:
     try:
         return int(call(c, "get_init_pid")[0]["pid"])
     except NotRunning:
-        return -1
+        return int(_lxc_info(c)["pid"])
 
 
 def get_info(c: Any) -> Dict[str, Any]:
-    """State, init pid, cgroup paths, config file in one round trip; STOPPED if none."""
+    """State, init pid, cgroup paths, config file in one round trip; STOPPED if none
+    (or, for a container upstream LXC runs, its state and pid: see _lxc_info)."""
     try:
         return call(c, "get_info")[0]
     except NotRunning:
-        return {"state": "STOPPED", "pid": -1}
+        return _lxc_info(c)
 
 
 def get_console(c: Any, ttynum: int = -1) -> Tuple[int, int]:
@@ -158,7 +185,10 @@ def notify_state(c: Any, state: str) -> None:
     try:
         call(c, "notify_state", state=state)
     except NotRunning:
-        pass
+        if state in ("FROZEN", "THAWED"):  # what LXC's own lxc-freeze tells its monitor
+            from lxcz.runtime import lxcwire
+
+            lxcwire.announce(c.config_path, c.name, state)
 
 
 def state_stream(c: Any) -> Tuple[Optional[Channel], str]:
@@ -231,11 +261,15 @@ def state_listen(lxcpath: str) -> Iterator[Tuple[str, str]]:
 
 
 def active_names(lxcpath: str) -> List[str]:
-    """Names of the containers of lxcpath whose monitor is up."""
+    """Names of the containers of lxcpath whose monitor is up: lxcz's, and upstream
+    LXC's where its socket carries the name (lxcz.runtime.lxcwire.running_names)."""
     prefix = f"{paths.PREFIX}/{paths.lxcpath_key(lxcpath)}/"
     names = []
     for n in paths.abstract_names(prefix):
         rest = n[len(prefix):]
         if rest.endswith("/command"):
             names.append(rest[: -len("/command")])
+    from lxcz.runtime import lxcwire
+
+    names += lxcwire.running_names(lxcpath)
     return sorted(set(names))

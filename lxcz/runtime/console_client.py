@@ -233,7 +233,18 @@ def _open_console(container: Any, ttynum: int) -> Any:
     which is how the monitor knows the tty is in use (as with LXC's command socket)."""
     from lxcz.runtime import client
 
-    chan = client.connect(container)
+    try:
+        chan = client.connect(container)
+    except client.NotRunning:
+        from lxcz.runtime import lxcwire
+
+        try:  # upstream LXC may run it: its monitor hands out its ttys as well
+            got = lxcwire.get_tty(container.config_path, container.name, ttynum)
+        except OSError as err:
+            raise LxczError(err.strerror or str(err)) from None
+        if got is None:
+            raise
+        return got
     try:
         chan.send({"cmd": "get_console", "ttynum": ttynum})
         reply, fds = chan.recv()

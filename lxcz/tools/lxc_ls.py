@@ -86,7 +86,7 @@ def term_width() -> int:
 
 
 class Entry:
-    __slots__ = ("name", "running", "state", "pid", "cgroup", "conf", "groups")
+    __slots__ = ("name", "running", "state", "pid", "cgroup", "conf", "groups", "lxc")
 
     def __init__(self, name: str, running: bool) -> None:
         self.name = name
@@ -96,6 +96,7 @@ class Entry:
         self.cgroup: Dict[str, str] = {}
         self.conf: Any = None
         self.groups: Optional[List[str]] = None
+        self.lxc = False  # upstream LXC runs it (lxcz.runtime.lxcwire)
 
 
 def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
@@ -118,7 +119,12 @@ def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
         try:
             chan = client.connect(c)
             chan.send({"cmd": "get_info"})
-        except Exception:  # noqa: BLE001 - it stopped meanwhile, or will not answer
+        except client.NotRunning:  # stopped meanwhile, or upstream LXC runs it
+            info = client.get_info(c)
+            e.state, e.pid = info["state"], int(info["pid"])
+            e.running, e.lxc = e.state != "STOPPED", bool(info.get("lxc"))
+            continue
+        except Exception:  # noqa: BLE001 - it will not answer
             e.running, e.state = False, "STOPPED"
             continue
         pending.append((e, chan))
@@ -409,6 +415,8 @@ def collect(args: Args, level: Level, cols: List[str], fancy: bool) -> List[tupl
             continue
         if e.state in ("FROZEN", "FREEZING"):
             continue  # a process attached to it would freeze too: nothing to list there
+        if e.lxc:
+            continue  # lxcz attaches only to the containers it runs
         if e.running:
             out += _nested_running(args, level, e, shown, cols, fancy)
         else:

@@ -43,6 +43,7 @@ class FakeChan:
 
 class Box:
     name = "c1"
+    config_path = "/nonexistent/lxcz-test-lxcpath"  # no LXC monitor runs it either
 
 
 @pytest.fixture
