@@ -139,3 +139,17 @@ def test_stop_clean_kill_reboot(running):
     assert up("lxc-info", "-P", path, "-n", name, "-sH").stdout.strip() == "STOPPED"
     r = lxcz("lxc-stop", "-P", path, "-n", name, "-k")
     assert r.returncode == 2 and "not running" in r.stderr
+
+
+def test_destroy_force_stops_it_first(running):
+    path, name = running
+    r = lxcz("lxc-destroy", "-P", path, "-n", name, "-f")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(os.path.join(path, name))
+    assert not lxcwire_running(path, name)
+
+
+def lxcwire_running(path: str, name: str) -> bool:
+    from lxcz.runtime import lxcwire
+
+    return lxcwire.is_running(path, name)
