@@ -131,6 +131,30 @@ def sh_with(box: dict, extra: str, script: str) -> subprocess.CompletedProcess:
     return run_with(box, extra, "/bin/sh", "-c", script)
 
 
+UP = "/usr/bin"  # upstream LXC 5's tools (apt-get install lxc)
+UPSTREAM_MARKS = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not os.path.exists(f"{UP}/lxc-start") or
+                       not os.path.exists("/usr/share/lxc/templates/lxc-busybox"),
+                       reason="upstream LXC 5 (apt-get install lxc) not installed"),
+]
+
+
+def up(tool: str, *args: str) -> subprocess.CompletedProcess:
+    """Run upstream LXC's tool."""
+    return subprocess.run([f"{UP}/{tool}", *args], capture_output=True, text=True, timeout=60)
+
+
+def up_lxcpath(tmp_path: Any) -> Tuple[str, str]:
+    """(a new lxcpath below tmp_path, an empty config file in it for lxc-create -f: no
+    network, so no lxcbr0 is needed)."""
+    path = str(tmp_path / "lxc")
+    os.makedirs(path)
+    empty = os.path.join(path, "empty.conf")
+    open(empty, "w").close()
+    return path, empty
+
+
 def lxcz(*args: str, timeout: float = 30, input: str | None = None,
          check: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m lxcz ARGS` from the source tree."""

@@ -3,31 +3,15 @@ under upstream's lxc-start, and upstream's clones start under lxcz."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
-from runtime_fixtures import lxcz
+from runtime_fixtures import UPSTREAM_MARKS, lxcz, up, up_lxcpath
 
-UP = "/usr/bin"
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
-    pytest.mark.skipif(not os.path.exists(f"{UP}/lxc-start") or
-                       not os.path.exists("/usr/share/lxc/templates/lxc-busybox"),
-                       reason="upstream LXC 5 (apt-get install lxc) not installed"),
-]
-
-
-def up(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([f"{UP}/{tool}", *args], capture_output=True, text=True, timeout=60)
+pytestmark = UPSTREAM_MARKS
 
 
 @pytest.fixture
 def lxcpath(tmp_path):
-    path = str(tmp_path / "lxc")
-    os.makedirs(path)
-    empty = os.path.join(path, "empty.conf")  # no network: no lxcbr0 needed
-    open(empty, "w").close()
+    path, empty = up_lxcpath(tmp_path)
     names = []
     yield path, empty, names
     for n in names:

@@ -8,33 +8,19 @@ from __future__ import annotations
 import os
 import pty
 import select
-import subprocess
 import sys
 import time
 
 import pytest
-from runtime_fixtures import ROOT, lxcz
+from runtime_fixtures import ROOT, UPSTREAM_MARKS, lxcz, up, up_lxcpath
 
-UP = "/usr/bin"
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
-    pytest.mark.skipif(not os.path.exists(f"{UP}/lxc-start") or
-                       not os.path.exists("/usr/share/lxc/templates/lxc-busybox"),
-                       reason="upstream LXC 5 (apt-get install lxc) not installed"),
-]
-
-
-def up(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([f"{UP}/{tool}", *args], capture_output=True, text=True, timeout=60)
+pytestmark = UPSTREAM_MARKS
 
 
 @pytest.fixture
 def running(tmp_path):
     """(lxcpath, name) of a busybox container made and started by upstream LXC."""
-    path = str(tmp_path / "lxc")
-    os.makedirs(path)
-    empty = os.path.join(path, "empty.conf")  # no network: no lxcbr0 needed
-    open(empty, "w").close()
+    path, empty = up_lxcpath(tmp_path)
     r = up("lxc-create", "-P", path, "-n", "u1", "-t", "busybox", "-f", empty)
     assert r.returncode == 0, r.stderr
     try:
