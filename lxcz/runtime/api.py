@@ -260,8 +260,8 @@ def _lxc_signal(c: Any, key: str, default: int) -> int:
     pid = lxcwire.init_pid(c.config_path, c.name)
     if pid <= 0:
         raise NotRunningError(f"{c.name} is not running", exit_code=2)
-    try:
-        sig = _signum(c.config.get_item(key), default)
+    try:  # as make_spec reads it: get_item would give "0" for a key that is not set
+        sig = _signum(c.config.get(key), default)
     except LxczError:
         sig = default
     try:

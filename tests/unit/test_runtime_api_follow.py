@@ -4,6 +4,8 @@ and reboot make of it, over a socketpair standing in for a monitor (no root, no 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 
 import pytest
@@ -153,3 +155,22 @@ def test_stopped_container_is_refused(fn, monkeypatch):
     with pytest.raises(api.NotRunningError, match="c1 is not running") as err:
         fn(Box(), 5)
     assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("text, key, default, want", [
+    ("", "lxc.signal.halt", signal.SIGPWR, signal.SIGPWR),  # not set: not signal 0
+    ("", "lxc.signal.reboot", signal.SIGINT, signal.SIGINT),
+    ("lxc.signal.halt = SIGUSR1\n", "lxc.signal.halt", signal.SIGPWR, signal.SIGUSR1),
+    ("lxc.signal.reboot = 15\n", "lxc.signal.reboot", signal.SIGINT, signal.SIGTERM),
+])
+def test_signal_to_an_init_lxc_runs(tmp_path, monkeypatch, text, key, default, want):
+    from lxcz.container import Container
+    from lxcz.runtime import lxcwire
+
+    os.makedirs(tmp_path / "c1")
+    (tmp_path / "c1" / "config").write_text("lxc.uts.name = c1\n" + text)
+    monkeypatch.setattr(lxcwire, "init_pid", lambda lxcpath, name: 4242)
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    assert api._lxc_signal(Container("c1", str(tmp_path)), key, default) == 4242
+    assert sent == [(4242, want)]
