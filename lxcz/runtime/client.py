@@ -104,9 +104,9 @@ def is_running(c: Any) -> bool:
     return lxcwire.is_running(c.config_path, c.name)
 
 
-def _lxc_info(c: Any) -> Dict[str, Any]:
-    """get_info's answer for a container lxcz does not run: what upstream LXC's monitor
-    says (state and init pid, ``"lxc": True``), else STOPPED."""
+def upstream_info(c: Any) -> Dict[str, Any]:
+    """get_info's answer for a container lxcz's monitor does not run: what upstream LXC's
+    monitor says (state, init pid, its cgroups, ``"lxc": True``), else STOPPED."""
     from lxcz.runtime import lxcwire
 
     state = lxcwire.state(c.config_path, c.name)
@@ -128,23 +128,27 @@ def get_state(c: Any) -> str:
     try:
         return call(c, "get_state")[0]["state"]
     except NotRunning:
-        return _lxc_info(c)["state"]
+        from lxcz.runtime import lxcwire
+
+        return lxcwire.state(c.config_path, c.name) or "STOPPED"
 
 
 def get_init_pid(c: Any) -> int:
     try:
         return int(call(c, "get_init_pid")[0]["pid"])
     except NotRunning:
-        return int(_lxc_info(c)["pid"])
+        from lxcz.runtime import lxcwire
+
+        return lxcwire.init_pid(c.config_path, c.name)
 
 
 def get_info(c: Any) -> Dict[str, Any]:
     """State, init pid, cgroup paths, config file in one round trip; STOPPED if none
-    (or, for a container upstream LXC runs, its state and pid: see _lxc_info)."""
+    (or, for a container upstream LXC runs, its state and pid: see upstream_info)."""
     try:
         return call(c, "get_info")[0]
     except NotRunning:
-        return _lxc_info(c)
+        return upstream_info(c)
 
 
 def get_console(c: Any, ttynum: int = -1) -> Tuple[int, int]:

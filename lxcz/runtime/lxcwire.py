@@ -46,14 +46,7 @@ def socket_name(lxcpath: str, name: str) -> str:
     plain = f"{lxcpath}/{name}/command"
     if len(plain.encode()) < _SUN_PATH - 2:  # LXC keeps room for the NULs on both ends
         return plain
-    return f"lxc/{_fnv64(f'{lxcpath}/{name}'.encode()):016x}/command"
-
-
-def _fnv64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for byte in data:
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+    return f"lxc/{paths.fnv1a64(f'{lxcpath}/{name}'.encode()):016x}/command"
 
 
 def is_running(lxcpath: str, name: str) -> bool:

@@ -12,13 +12,18 @@ import os
 PREFIX = "lxcz"
 
 
-def lxcpath_key(lxcpath: str) -> str:
-    """A short stable key for an lxcpath: 64-bit FNV-1a in 16 hex digits (hashlib would
+def fnv1a64(data: bytes) -> int:
+    """64-bit FNV-1a of data (LXC hashes its long socket names with it too; hashlib would
     cost more start-up time than the whole lookup; this is not a security boundary)."""
     h = 0xCBF29CE484222325
-    for byte in os.path.abspath(lxcpath).encode():
+    for byte in data:
         h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
+    return h
+
+
+def lxcpath_key(lxcpath: str) -> str:
+    """A short stable key for an lxcpath: its fnv1a64 in 16 hex digits."""
+    return f"{fnv1a64(os.path.abspath(lxcpath).encode()):016x}"
 
 
 def command_socket(lxcpath: str, name: str) -> str:

@@ -120,7 +120,7 @@ def _ask_all(lxcpath: str, entries: List[Entry]) -> None:
             chan = client.connect(c)
             chan.send({"cmd": "get_info"})
         except client.NotRunning:  # stopped meanwhile, or upstream LXC runs it
-            info = client.get_info(c)
+            info = client.upstream_info(c)
             e.state, e.pid = info["state"], int(info["pid"])
             e.running, e.lxc = e.state != "STOPPED", bool(info.get("lxc"))
             continue
