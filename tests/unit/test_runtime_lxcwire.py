@@ -58,7 +58,10 @@ class FakeMonitor:
             conn.close()
 
     def close(self) -> None:
+        # An accepted connection carries the listener's name in /proc/net/unix until the
+        # serving thread closes it; join so that nothing named is left behind.
         self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(5)
         self.sock.close()
 
 
