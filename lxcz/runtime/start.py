@@ -527,10 +527,13 @@ def start(c: Any, cmd: Optional[List[str]], useinit: bool, daemonize: bool,
         if os.path.exists(os.path.join(c.config_path, c.name, "partial")):
             # lxc-create is still at work (or died half-way): LXC 5 refuses as well
             raise LxczError("Ongoing container creation detected")
+        ours = paths.command_socket(c.config_path, c.name)
         theirs = paths.lxc_command_socket(c.config_path, c.name)
-        if theirs in paths.abstract_names(theirs):
-            raise LxczError(f"Container is already running under LXC (its monitor holds "
-                            f"@{theirs}); stop it with LXC's lxc-stop first")
+        bound = paths.abstract_names("")
+        if theirs in bound and ours not in bound:  # (lxcz's monitor serves both)
+            raise AlreadyRunning(f"Container is already running under LXC (its monitor "
+                                 f"holds @{theirs}); stop it with LXC's lxc-stop first",
+                                 exit_code=0)
         spec = make_spec(c, list(cmd) if cmd else None, useinit, prog, options)
         sock = bind_command_socket(spec.lxcpath, spec.name)
     _container_log(spec)
@@ -761,6 +764,9 @@ def _new_monitor_cgroup(mgr: Any, s: Spec) -> Any:
                       path=s.cgroup_dirs.get("monitor"))
 
 
+PARK = 0.1  # seconds a hung-up console stays off the poller (Monitor._park_console)
+
+
 class Monitor:
     """Owns one container's lifetime; see the module docstring."""
 
@@ -802,6 +808,9 @@ class Monitor:
         self.lean_cfg: Optional[Tuple[str, str]] = None  # (text, path) to parse on demand
         self.lean_net: Optional[Dict[str, Any]] = None  # NetState.to_json() + netns_fd
         self.lean_ephemeral = False
+        self.console_parked = 0.0  # when a hangup took the console off the poller
+        self.lxc: Any = None  # LXC's command socket, served (lxcz.runtime.lxcserve)
+        self.lxc_sock: Optional[_socket.socket] = None
 
     # -- state -------------------------------------------------------------------------
     def set_state(self, state: str) -> None:
@@ -812,6 +821,8 @@ class Monitor:
                 ch.send({"state": state})
             except OSError:
                 self._drop(ch)
+        if self.lxc is not None:
+            self.lxc.notify(state)
         try:
             events.broadcast(self.spec.lxcpath, self.spec.name, state)
         except OSError:
@@ -1460,7 +1471,9 @@ class Monitor:
         sel = Poller()
         self.sel = sel
         sel.register(self.sock, "accept")
+        self._serve_lxc(sel)
         sel.register(self.sig_r, "signal")
+        self.console_parked = 0.0
         if self.console is not None:
             sel.register(self.console.master, "console")
             if self.spec.foreground_console:
@@ -1489,7 +1502,12 @@ class Monitor:
             timeout = 30.0  # a safety net only: signals and clients wake the loop
         else:
             timeout = max(0.0, min(1.0, self.quiet_since + lean.IDLE - time.monotonic()))
+        if self.console_parked:
+            timeout = min(timeout, PARK)
         events = sel.select(timeout)
+        if self.console_parked and time.monotonic() - self.console_parked >= PARK:
+            self.console_parked = 0.0
+            sel.register(self.console.master, "console")
         if events:
             self.quiet_since = time.monotonic()
             self.trimmed = False
@@ -1497,6 +1515,10 @@ class Monitor:
             what = key.data
             if what == "accept":
                 self._accept(sel)
+            elif what is self.lxc:
+                self.lxc.accept()
+            elif getattr(what, "lxc", False):
+                self.lxc.readable(what)
             elif what == "signal":
                 try:
                     while os.read(self.sig_r, 512):
@@ -1525,6 +1547,17 @@ class Monitor:
 
                 trim.trim()
                 self.trimmed = True
+
+    def _serve_lxc(self, sel: Any) -> None:
+        """Answer upstream LXC's tools on the socket its monitor would hold (bound once,
+        kept across reboots and a lean re-execution)."""
+        from lxcz.runtime import lxcserve
+
+        if self.lxc_sock is None:
+            self.lxc_sock = lxcserve.bind(self.spec.lxcpath, self.spec.name)
+        if self.lxc_sock is not None:
+            self.lxc = lxcserve.Server(self, self.lxc_sock)
+            sel.register(self.lxc_sock, self.lxc)
 
     def _handle_signals(self) -> None:
         while self.pending:
@@ -1643,6 +1676,8 @@ class Monitor:
                 ch.send({"state": state})
             except OSError:
                 self._drop(ch)
+        if self.lxc is not None:
+            self.lxc.notify(state)
         events.broadcast(self.spec.lxcpath, self.spec.name, state)
 
     def _cfg(self) -> Any:
@@ -1718,7 +1753,12 @@ class Monitor:
                 data = os.read(self.console.master, 65536)
             except BlockingIOError:
                 return
-            except OSError:
+            except OSError as err:
+                if err.errno == errno.EIO and not final:
+                    # nothing has the console open just now (an init reopening it, a
+                    # getty respawning): not its end; it is looked at again shortly
+                    self._park_console()
+                    return
                 data = b""
             if not data:
                 if not final:
@@ -1749,6 +1789,15 @@ class Monitor:
             if final:
                 continue
             return
+
+    def _park_console(self) -> None:
+        """Stop polling the console while its hangup lasts (poll would report it without
+        pause); _iterate registers it again after PARK seconds."""
+        try:
+            self.sel.unregister(self.console.master)
+        except (KeyError, ValueError):
+            pass
+        self.console_parked = time.monotonic()
 
     def _console_log_write(self, data: bytes) -> None:
         """lxc.console.logfile, limited to lxc.console.size: when full it is truncated, or
@@ -1951,6 +2000,7 @@ class Monitor:
             "console": pty(self.console) if self.console is not None else None,
             "ttys": [pty(t) for t in self.ttys], "console_buf": bytes(self.console_buf),
             "console_log_fd": self.console_log_fd, "net": net,
+            "lxc_sock": self.lxc_sock.fileno() if self.lxc_sock is not None else -1,
         }
         try:
             return marshal.dumps(state)
@@ -1960,6 +2010,8 @@ class Monitor:
     def lean_fds(self) -> List[int]:
         """The descriptors the re-executed monitor goes on with."""
         fds = [self.sock.fileno()] + [t.master for t in self.ttys]
+        if self.lxc_sock is not None:
+            fds.append(self.lxc_sock.fileno())
         if self.console is not None:
             fds.append(self.console.master)
         if self.console_log_fd >= 0:
@@ -1999,6 +2051,8 @@ class Monitor:
         mon.ttys = [_HeldPty(*t) for t in st["ttys"]]
         mon.console_buf = bytearray(st["console_buf"])
         mon.console_log_fd = st["console_log_fd"]
+        if st.get("lxc_sock", -1) >= 0:
+            mon.lxc_sock = _socket.socket(fileno=st["lxc_sock"])
         for fd in mon.lean_fds():
             os.set_inheritable(fd, False)
         return mon
@@ -2006,10 +2060,12 @@ class Monitor:
     def _stop_listening(self) -> None:
         """Close the command socket before STOPPED goes out: whoever sees STOPPED (lxc-stop,
         lxc-destroy -f, lxc-wait) must not then find the container still running."""
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for sock in (self.sock, self.lxc_sock):
+            try:
+                if sock is not None:
+                    sock.close()
+            except OSError:
+                pass
 
     def _close_all(self) -> None:
         for ch in list(self.clients.values()):
@@ -2018,10 +2074,12 @@ class Monitor:
             except OSError:
                 pass
         self.clients = {}
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for sock in (self.sock, self.lxc_sock):
+            try:
+                if sock is not None:
+                    sock.close()
+            except OSError:
+                pass
         if self.console_log_fd >= 0:
             self._console_buffer_to_log()
             os.close(self.console_log_fd)

@@ -483,7 +483,7 @@ def test_refuses_a_container_upstream_lxc_runs(box):
     held.listen(1)
     try:
         r = tool(box, "lxc-start")
-        assert r.returncode == 1
+        assert r.returncode == 0  # already running: LXC 5's lxc-start exits 0 too
         assert r.stderr.startswith(f"lxc-start: {box['name']}: Container is already running "
                                    "under LXC")
         assert len(r.stderr.splitlines()) == 1
