@@ -28,7 +28,7 @@ import sys
 
 from lxcz.errors import LxczError
 from lxcz.log import log
-from lxcz.runtime import lxcwire, paths
+from lxcz.runtime import lxcwire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,21 +58,6 @@ CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC = 0x27E0EB, 0x63677270
 FREEZER_CONTROLLER = 1 << 1
 
 REAP, KEEP = "reap", "keep"
-
-
-def bind(lxcpath: str, name: str) -> Optional[_socket.socket]:
-    """Listen where LXC's monitor of NAME would. None (logged) when that cannot be: the
-    container then runs, but LXC's tools do not see it."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    try:
-        sock.bind(paths.abstract(lxcwire.socket_name(lxcpath, name)))
-        sock.listen(16)
-    except OSError as err:
-        sock.close()
-        log.warning("cannot serve LXC's command socket of %s: %s", name, err.strerror)
-        return None
-    sock.setblocking(False)
-    return sock
 
 
 class LxcConn:
@@ -108,9 +93,9 @@ class LxcConn:
 class Server:
     """LXC's requests to one monitor (lxcz.runtime.start.Monitor)."""
 
-    def __init__(self, mon: Any, sock: _socket.socket) -> None:
+    def __init__(self, mon: Any, sock: Optional[_socket.socket]) -> None:
         self.mon = mon
-        self.sock = sock
+        self.sock = sock  # the listening socket (Monitor.lxc_sock)
 
     def accept(self) -> None:
         try:

@@ -36,17 +36,12 @@ STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", 
           "THAWED")
 # int, int, pointer-sized (signed: LXC puts a sign-extended int in it): C's layout
 _MSG = struct.Struct("iin")
-_SUN_PATH = 108  # sizeof(sockaddr_un.sun_path) on Linux
 TIMEOUT = 5.0
 
 
 def socket_name(lxcpath: str, name: str) -> str:
     """The abstract name (without its leading NUL) LXC's monitor of NAME binds."""
-    lxcpath = os.path.abspath(lxcpath)
-    plain = f"{lxcpath}/{name}/command"
-    if len(plain.encode()) < _SUN_PATH - 2:  # LXC keeps room for the NULs on both ends
-        return plain
-    return f"lxc/{paths.fnv1a64(f'{lxcpath}/{name}'.encode()):016x}/command"
+    return paths.lxc_command_socket(lxcpath, name)
 
 
 def is_running(lxcpath: str, name: str) -> bool:

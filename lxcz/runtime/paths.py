@@ -32,9 +32,14 @@ def command_socket(lxcpath: str, name: str) -> str:
 
 
 def lxc_command_socket(lxcpath: str, name: str) -> str:
-    """The command socket upstream LXC's monitor of NAME binds (its unhashed form, used
-    while lxcpath + name fit a socket name): lxcz will not start a container LXC runs."""
-    return f"{os.path.abspath(lxcpath)}/{name}/command"
+    """The abstract name (without its leading NUL) upstream LXC's monitor of NAME binds:
+    ``LXCPATH/NAME/command``, or ``lxc/HASH/command`` when that would not fit a socket
+    address (HASH: FNV-1a 64 of ``LXCPATH/NAME``). lxcz's monitor binds it as well."""
+    lxcpath = os.path.abspath(lxcpath)
+    plain = f"{lxcpath}/{name}/command"
+    if len(plain.encode()) < 106:  # sun_path's 108, less LXC's NULs at both ends
+        return plain
+    return f"lxc/{fnv1a64(f'{lxcpath}/{name}'.encode()):016x}/command"
 
 
 def is_defined(lxcpath: str, entry: str) -> bool:

@@ -1515,8 +1515,8 @@ class Monitor:
             what = key.data
             if what == "accept":
                 self._accept(sel)
-            elif what is self.lxc:
-                self.lxc.accept()
+            elif what == "lxcaccept":
+                self._lxc_accept()
             elif getattr(what, "lxc", False):
                 self.lxc.readable(what)
             elif what == "signal":
@@ -1549,15 +1549,30 @@ class Monitor:
                 self.trimmed = True
 
     def _serve_lxc(self, sel: Any) -> None:
-        """Answer upstream LXC's tools on the socket its monitor would hold (bound once,
-        kept across reboots and a lean re-execution)."""
-        from lxcz.runtime import lxcserve
-
+        """Listen where upstream LXC's monitor would, for LXC's own tools (bound once, kept
+        across reboots and a lean re-execution; lxcz.runtime.lxcserve answers them, loaded
+        at the first request)."""
         if self.lxc_sock is None:
-            self.lxc_sock = lxcserve.bind(self.spec.lxcpath, self.spec.name)
-        if self.lxc_sock is not None:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+            try:
+                sock.bind(paths.abstract(paths.lxc_command_socket(self.spec.lxcpath,
+                                                                  self.spec.name)))
+                sock.listen(16)
+            except OSError as err:
+                sock.close()
+                log.warning("LXC's tools will not see %s: cannot bind its command socket: %s",
+                            self.spec.name, err.strerror)
+                return
+            sock.setblocking(False)
+            self.lxc_sock = sock
+        sel.register(self.lxc_sock, "lxcaccept")
+
+    def _lxc_accept(self) -> None:
+        if self.lxc is None:
+            from lxcz.runtime import lxcserve
+
             self.lxc = lxcserve.Server(self, self.lxc_sock)
-            sel.register(self.lxc_sock, self.lxc)
+        self.lxc.accept()
 
     def _handle_signals(self) -> None:
         while self.pending:
