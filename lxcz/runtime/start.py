@@ -764,9 +764,6 @@ def _new_monitor_cgroup(mgr: Any, s: Spec) -> Any:
                       path=s.cgroup_dirs.get("monitor"))
 
 
-PARK = 0.1  # seconds a hung-up console stays off the poller (Monitor._park_console)
-
-
 class Monitor:
     """Owns one container's lifetime; see the module docstring."""
 
@@ -808,7 +805,6 @@ class Monitor:
         self.lean_cfg: Optional[Tuple[str, str]] = None  # (text, path) to parse on demand
         self.lean_net: Optional[Dict[str, Any]] = None  # NetState.to_json() + netns_fd
         self.lean_ephemeral = False
-        self.console_parked = 0.0  # when a hangup took the console off the poller
         self.lxc: Any = None  # LXC's command socket, served (lxcz.runtime.lxcserve)
         self.lxc_sock: Optional[_socket.socket] = None
 
@@ -1261,8 +1257,10 @@ class Monitor:
             parent.close()
         for t in self.ttys:
             t.close_slave()
-        if self.console is not None:
-            self.console.close_slave()
+        # the console's slave stays open here as long as the container runs (as LXC's
+        # monitor keeps it): else, whenever nothing in the container has /dev/console
+        # open (an init reopening it, no shell on it), reading the master fails with EIO
+        # and the console would be dropped from the loop for good
 
     @staticmethod
     def _restore_ns(oldpid: int, oldtime: int) -> None:
@@ -1473,7 +1471,6 @@ class Monitor:
         sel.register(self.sock, "accept")
         self._serve_lxc(sel)
         sel.register(self.sig_r, "signal")
-        self.console_parked = 0.0
         if self.console is not None:
             sel.register(self.console.master, "console")
             if self.spec.foreground_console:
@@ -1502,12 +1499,7 @@ class Monitor:
             timeout = 30.0  # a safety net only: signals and clients wake the loop
         else:
             timeout = max(0.0, min(1.0, self.quiet_since + lean.IDLE - time.monotonic()))
-        if self.console_parked:
-            timeout = min(timeout, PARK)
         events = sel.select(timeout)
-        if self.console_parked and time.monotonic() - self.console_parked >= PARK:
-            self.console_parked = 0.0
-            sel.register(self.console.master, "console")
         if events:
             self.quiet_since = time.monotonic()
             self.trimmed = False
@@ -1768,12 +1760,7 @@ class Monitor:
                 data = os.read(self.console.master, 65536)
             except BlockingIOError:
                 return
-            except OSError as err:
-                if err.errno == errno.EIO and not final:
-                    # nothing has the console open just now (an init reopening it, a
-                    # getty respawning): not its end; it is looked at again shortly
-                    self._park_console()
-                    return
+            except OSError:
                 data = b""
             if not data:
                 if not final:
@@ -1804,15 +1791,6 @@ class Monitor:
             if final:
                 continue
             return
-
-    def _park_console(self) -> None:
-        """Stop polling the console while its hangup lasts (poll would report it without
-        pause); _iterate registers it again after PARK seconds."""
-        try:
-            self.sel.unregister(self.console.master)
-        except (KeyError, ValueError):
-            pass
-        self.console_parked = time.monotonic()
 
     def _console_log_write(self, data: bytes) -> None:
         """lxc.console.logfile, limited to lxc.console.size: when full it is truncated, or
@@ -1996,7 +1974,7 @@ class Monitor:
                     list(freezer) if freezer else None]
 
         def pty(p: Any) -> Any:
-            return [p.master, p.slave_path]
+            return [p.master, p.slave_path, p.slave]
 
         cfg = s.cfg
         net = None
@@ -2029,6 +2007,8 @@ class Monitor:
             fds.append(self.lxc_sock.fileno())
         if self.console is not None:
             fds.append(self.console.master)
+            if self.console.slave >= 0:
+                fds.append(self.console.slave)
         if self.console_log_fd >= 0:
             fds.append(self.console_log_fd)
         netns = self.net_state.netns_fd if self.net_state is not None else \
@@ -2108,15 +2088,17 @@ class Monitor:
 
 class _HeldPty:
     """The host end of a console or tty a lean monitor took over (lxcz.runtime.dev.Pty's
-    attributes, without loading that module): the slave is the container's by now."""
+    attributes, without loading that module); a console's slave is still held."""
 
-    def __init__(self, master: int, slave_path: str) -> None:
+    def __init__(self, master: int, slave_path: str, slave: int = -1) -> None:
         self.master = master
-        self.slave = -1
+        self.slave = slave
         self.slave_path = slave_path
 
     def close_slave(self) -> None:
-        pass
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
 
 
 def _chown_all(paths: List[str]) -> None:
