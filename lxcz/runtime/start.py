@@ -1487,6 +1487,9 @@ class Monitor:
                     time.sleep(0.01)
         finally:
             if self.console is not None:
+                # init is gone: let go of the slave, so that draining what is left ends
+                # (EIO once nothing holds it) instead of waiting for more
+                self.console.close_slave()
                 self._console_output(final=True)
             sel.close()
 
