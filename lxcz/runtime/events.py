@@ -9,16 +9,11 @@ import sys
 
 from lxcz.runtime import paths
 
-# LXC's lxc_state_t, in order (lxcz.runtime.lxcwire.STATES, not imported for six names)
-_LXC_STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING",
-               "FROZEN", "THAWED")
-
 
 def broadcast(lxcpath: str, name: str, state: str) -> None:
     """Send (name, state) to every listener bound under the lxcpath's event prefix."""
     _send(lxcpath, f"{name}\0{state}".encode())
-    if state in _LXC_STATES:
-        _lxc_fifo(lxcpath, name, 0, _LXC_STATES.index(state))
+    _lxc_fifo(lxcpath, name, 0, state)
 
 
 def broadcast_exit(lxcpath: str, name: str, status: int) -> None:
@@ -28,10 +23,11 @@ def broadcast_exit(lxcpath: str, name: str, status: int) -> None:
     _lxc_fifo(lxcpath, name, 2, status)
 
 
-def _lxc_fifo(lxcpath: str, name: str, kind: int, value: int) -> None:
+def _lxc_fifo(lxcpath: str, name: str, kind: int, value: int | str) -> None:
     """LXC's lxc-monitord (started by LXC's lxc-monitor) reads ``struct lxc_msg {int type;
-    char name[256]; int value;}`` (type 0: a state, 2: an exit status) from a FIFO in the
-    run directory; nothing when none listens (the open fails with ENOENT or ENXIO)."""
+    char name[256]; int value;}`` (type 0: a state, given by name, as LXC numbers it; 2:
+    an exit status) from a FIFO in the run directory; nothing when none listens (the
+    open fails with ENOENT or ENXIO)."""
     run = "/run" if os.geteuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "")
     if not run:
         return
@@ -40,6 +36,13 @@ def _lxc_fifo(lxcpath: str, name: str, kind: int, value: int) -> None:
                      os.O_CLOEXEC)
     except OSError:
         return
+    if isinstance(value, str):
+        from lxcz.runtime.lxcwire import STATES  # only with a listener: not in every monitor
+
+        if value not in STATES:
+            os.close(fd)
+            return
+        value = STATES.index(value)
     try:
         os.write(fd, kind.to_bytes(4, sys.byteorder, signed=True) +
                  name.encode()[:255].ljust(256, b"\0") +
@@ -48,7 +51,6 @@ def _lxc_fifo(lxcpath: str, name: str, kind: int, value: int) -> None:
         pass
     finally:
         os.close(fd)
-
 
 
 def _send(lxcpath: str, data: bytes) -> None:

@@ -356,9 +356,9 @@ class Server:
         self._send_dirs(client, 0, body[:len(data)] if data else b"", [path])
 
     def _cgroup_ctx(self, client: LxcConn, data: bytes) -> None:
-        dirs = list(self._paths().items())[:CGROUP_CTX_MAX_FD]
-        util = self._utilities(self._paths()["unified"]) \
-            if self._layout() == LAYOUT_UNIFIED else 0
+        found = self._paths()
+        dirs = list(found.items())[:CGROUP_CTX_MAX_FD]
+        util = self._utilities(found["unified"]) if self._layout() == LAYOUT_UNIFIED else 0
         if not dirs:
             client.answer(-errno.ENOENT)
             return

@@ -2072,12 +2072,7 @@ class Monitor:
             except OSError:
                 pass
         self.clients = {}
-        for sock in (self.sock, self.lxc_sock):
-            try:
-                if sock is not None:
-                    sock.close()
-            except OSError:
-                pass
+        self._stop_listening()
         if self.console_log_fd >= 0:
             self._console_buffer_to_log()
             os.close(self.console_log_fd)

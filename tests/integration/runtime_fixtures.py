@@ -8,6 +8,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -238,3 +240,36 @@ def in_child(fn: Callable[[], Any]) -> Any:
 def force_cleanup(name: str, lxcpath: str) -> None:
     """Last resort in fixtures: kill the container through lxc-stop -k."""
     lxcz("lxc-stop", "-n", name, "-P", lxcpath, "-k", timeout=20)
+
+
+def console_session(argv: list, env: dict | None = None) -> Tuple[bytes, int]:
+    """Run a console client (argv; env added to ours) on a new pty: wake the console with
+    Enter, run `echo hi-$((6*7))`, leave with Ctrl-a q. (everything read, exit code)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(env or {})
+        os.execv(argv[0], argv)
+    out = b""
+
+    def pump(seconds: float) -> None:
+        nonlocal out
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    try:
+        pump(1.0)
+        os.write(fd, b"\r")
+        pump(0.5)
+        os.write(fd, b"echo hi-$((6*7))\r")
+        pump(1.0)
+        os.write(fd, b"\x01q")
+        pump(1.0)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)

@@ -6,13 +6,10 @@ lxc-start and lxc-copy refuse it instead of deleting or starting a running conta
 from __future__ import annotations
 
 import os
-import pty
-import select
 import sys
-import time
 
 import pytest
-from runtime_fixtures import ROOT, UPSTREAM_MARKS, lxcz, up, up_lxcpath
+from runtime_fixtures import ROOT, UPSTREAM_MARKS, console_session, lxcz, up, up_lxcpath
 
 pytestmark = UPSTREAM_MARKS
 
@@ -76,37 +73,10 @@ def test_refused_while_upstream_runs_it(running):
 
 def test_console(running):
     path, name = running
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ["PYTHONPATH"] = ROOT
-        os.execv(sys.executable, [sys.executable, "-m", "lxcz", "lxc-console", "-P", path,
-                                  "-n", name, "-t", "0"])
-    out = b""
-
-    def pump(seconds: float) -> None:
-        nonlocal out
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    return
-
-    try:
-        pump(1.0)
-        os.write(fd, b"\r")
-        pump(0.5)
-        os.write(fd, b"echo hi-$((6*7))\r")
-        pump(1.0)
-        os.write(fd, b"\x01q")
-        pump(1.0)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
+    out, code = console_session([sys.executable, "-m", "lxcz", "lxc-console", "-P", path,
+                                 "-n", name, "-t", "0"], {"PYTHONPATH": ROOT})
     assert b"Connected to tty 0" in out and b"hi-42" in out, out
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
 
 
 def test_stop_clean_kill_reboot(running):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import glob
 import os
-import pty
-import select
 import subprocess
 import time
 
 import pytest
 from runtime_fixtures import (
+    HALT_USR1,
     UPSTREAM_MARKS,
-    define_busybox,
+    console_session,
+    fresh_busybox,
     have_busybox,
     lxcz,
     popen,
@@ -30,15 +30,17 @@ from runtime_fixtures import (
 pytestmark = UPSTREAM_MARKS
 
 
+def _defined(tmp_path, prefix, extra=HALT_USR1):
+    """(lxcpath, name, host snapshot) of a new busybox container (fresh_busybox)."""
+    name = unique(prefix)
+    path, _rootfs = fresh_busybox(tmp_path, name, extra)
+    return path, name, snapshot(name)
+
+
 def _started(tmp_path, extra):
     """(lxcpath, name) of a busybox container (define_busybox with extra) lxcz started
     (lxc-start -d); afterwards stopped, and nothing of it left on the host."""
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    name = unique("ut")
-    path = str(tmp_path / "lxc")
-    define_busybox(path, name, extra)
-    before = snapshot(name)
+    path, name, before = _defined(tmp_path, "ut", extra)
     r = lxcz("lxc-start", "-P", path, "-n", name)
     assert r.returncode == 0, r.stderr
     try:
@@ -123,34 +125,9 @@ def test_attach_cgroup_freeze(box):
 
 def test_console(template_box):
     path, name = template_box
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv("/usr/bin/lxc-console", ["lxc-console", "-P", path, "-n", name, "-t", "0"])
-    out = b""
-
-    def pump(seconds: float) -> None:
-        nonlocal out
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    return
-
-    try:
-        pump(1.0)
-        os.write(fd, b"\r")
-        pump(0.5)
-        os.write(fd, b"echo hi-$((6*7))\r")
-        pump(1.0)
-        os.write(fd, b"\x01q")
-        pump(1.0)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
+    out, code = console_session(["/usr/bin/lxc-console", "-P", path, "-n", name, "-t", "0"])
     assert b"Connected to tty 0" in out and b"hi-42" in out, out
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
 
 
 def test_stop_reboot_clean_kill(box):
@@ -172,12 +149,7 @@ def test_stop_reboot_clean_kill(box):
 
 
 def test_execute_seen_by_lxc(tmp_path):
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    name = unique("ux")
-    path = str(tmp_path / "lxc")
-    define_busybox(path, name)
-    before = snapshot(name)
+    path, name, before = _defined(tmp_path, "ux")
     proc = popen("lxc-execute", "-P", path, "-n", name, "--", "/bin/sleep", "30")
     try:
         r = lxcz("lxc-wait", "-P", path, "-n", name, "-s", "RUNNING", "-t", "10")
@@ -197,13 +169,7 @@ def test_execute_seen_by_lxc(tmp_path):
 def test_lxc_monitor_hears_lxcz(tmp_path):
     """LXC's lxc-monitor (through its lxc-monitord) prints lxcz's state changes as it
     prints LXC's own."""
-
-    if not have_busybox():
-        pytest.skip("busybox-static not installed")
-    name = unique("um")
-    path = str(tmp_path / "lxc")
-    define_busybox(path, name)
-    before = snapshot(name)
+    path, name, before = _defined(tmp_path, "um")
     mon = subprocess.Popen(["/usr/bin/lxc-monitor", "-P", path, "-n", name],
                            stdout=subprocess.PIPE, text=True)
     try:
